@@ -1,0 +1,1 @@
+"""The local brain: deterministic understanding of caller turns, and speech formatting."""

@@ -1,0 +1,1 @@
+"""bot.yaml and flow files: YAML with source positions, typed models, diagnostics."""

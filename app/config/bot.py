@@ -1,0 +1,171 @@
+"""bot.yaml as typed models. Unknown keys are errors; secrets only as `${ENV_VAR}` references."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_ENV_REF = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+# Shapes of real provider keys, caught anywhere a string is written (not only in key fields).
+_KEY_SHAPES = re.compile(r"\b(sk-ant-[A-Za-z0-9_-]{8,}|sk-[A-Za-z0-9]{20,}|AC[0-9a-f]{32})\b")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _secret(value: str | None) -> str | None:
+    if value is None or _ENV_REF.match(value):
+        return value
+    raise ValueError(
+        "a secret must be an environment reference like ${ANTHROPIC_API_KEY}, not a literal value"
+    )
+
+
+Secret = Annotated[str | None, Field(default=None, description="An ${ENV_VAR} reference")]
+
+
+def env_name(reference: str | None) -> str | None:
+    """`${NAME}` -> `NAME`."""
+    if reference is None:
+        return None
+    match = _ENV_REF.match(reference)
+    return match.group(1) if match else None
+
+
+class VoicePolicy(Strict):
+    max_sentences: int = Field(3, ge=1, le=3)
+    strip_markdown: bool = True
+
+
+# --- provider chains: a list in fallback order, each entry discriminated by `provider` ---------
+
+
+class LocalBrain(Strict):
+    provider: Literal["local"]
+
+
+class AnthropicBrain(Strict):
+    provider: Literal["anthropic"]
+    api_key: Secret = "${ANTHROPIC_API_KEY}"
+    model: str = "claude-sonnet-4-6"
+    light_model: str | None = None
+    base_url: str | None = None
+    max_tokens: int = Field(300, ge=16)
+
+    _check = field_validator("api_key")(classmethod(lambda cls, v: _secret(v)))
+
+
+class WhisperSTT(Strict):
+    provider: Literal["whisper"]
+    model: str = "tiny.en"
+    compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
+
+
+class DeepgramSTT(Strict):
+    provider: Literal["deepgram"]
+    api_key: Secret = "${DEEPGRAM_API_KEY}"
+    model: str = "nova-3"
+    base_url: str | None = None
+    interim_results: bool = True
+
+    _check = field_validator("api_key")(classmethod(lambda cls, v: _secret(v)))
+
+
+class PiperTTS(Strict):
+    provider: Literal["piper"]
+    voice: str = "en_US-joe-medium"
+
+
+class CartesiaTTS(Strict):
+    provider: Literal["cartesia"]
+    api_key: Secret = "${CARTESIA_API_KEY}"
+    model: str = "sonic-2"
+    voice_id: str = "a0e99841-438c-4a64-b679-ae501e7d6091"
+    base_url: str | None = None
+
+    _check = field_validator("api_key")(classmethod(lambda cls, v: _secret(v)))
+
+
+BrainProvider = Annotated[LocalBrain | AnthropicBrain, Field(discriminator="provider")]
+STTProvider = Annotated[WhisperSTT | DeepgramSTT, Field(discriminator="provider")]
+TTSProvider = Annotated[PiperTTS | CartesiaTTS, Field(discriminator="provider")]
+
+
+class Storage(Strict):
+    path: str = "data/frontdesk.db"
+
+
+class Server(Strict):
+    host: str = "localhost"
+    port: int = Field(7860, ge=1, le=65535)
+
+
+class Twilio(Strict):
+    account_sid: Secret = "${TWILIO_ACCOUNT_SID}"
+    auth_token: Secret = "${TWILIO_AUTH_TOKEN}"
+    base_url: str | None = None
+
+    _check = field_validator("account_sid", "auth_token")(classmethod(lambda cls, v: _secret(v)))
+
+
+class Telephony(Strict):
+    transfer_number: str | None = Field(None, pattern=r"^\+?[0-9]{7,15}$")
+    twilio: Twilio = Twilio()
+
+
+class FAQ(Strict):
+    match: list[str] = Field(min_length=1, description="words or phrases that ask this question")
+    answer: str
+
+
+class BotConfig(Strict):
+    """The whole of bot.yaml."""
+
+    name: str
+    persona: str = "You are a friendly, efficient front desk assistant on a phone call."
+    timezone: str = "UTC"
+    flow: str = Field(description="path of the starting flow, relative to bot.yaml")
+    voice: VoicePolicy = VoicePolicy()
+    brain: list[BrainProvider] = Field(default_factory=lambda: [LocalBrain(provider="local")], min_length=1)
+    stt: list[STTProvider] = Field(default_factory=lambda: [WhisperSTT(provider="whisper")], min_length=1)
+    tts: list[TTSProvider] = Field(default_factory=lambda: [PiperTTS(provider="piper")], min_length=1)
+    storage: Storage = Storage()
+    server: Server = Server()
+    telephony: Telephony = Telephony()
+    faq: list[FAQ] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone '{value}' (use an IANA name like America/New_York)") from None
+        return value
+
+    @field_validator("brain", "stt", "tts")
+    @classmethod
+    def _unique_providers(cls, chain: list) -> list:
+        names = [p.provider for p in chain]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"provider '{duplicates[0]}' is listed twice in the chain")
+        return chain
+
+
+def literal_secrets(data: object, path: tuple = ()) -> list[tuple[tuple, str]]:
+    """Paths of strings anywhere in the raw data that look like a real API key or account id."""
+    found: list[tuple[tuple, str]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found += literal_secrets(value, path + (key,))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found += literal_secrets(value, path + (i,))
+    elif isinstance(data, str) and _KEY_SHAPES.search(data):
+        found.append((path, data))
+    return found

@@ -1,0 +1,1 @@
+"""Flow files: models (a superset of Pipecat's FlowConfig), the compiler, graph checks, diagrams."""

@@ -1,0 +1,117 @@
+"""Assemble one call: the Pipecat pipeline around a brain driven by Pipecat Flows.
+
+    transport in -> [STT] -> user aggregator -> brain (Flows) -> bot transcript -> [TTS]
+                 -> transport out -> assistant aggregator
+
+`frontdesk chat` uses this same assembly with no audio stages: text turns enter as finalized
+transcriptions and the bot's words are read off the transcript processor.
+"""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from loguru import logger
+from pipecat.flows import Flow as PipecatFlow
+from pipecat.flows import FlowManager
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.services.llm_service import LLMService
+from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
+
+from app.config.load import LoadedBot
+from app.flows.checks import resolve_function
+from app.flows.session import CallSession
+from app.providers.brain import build_brain
+from app.store import Store
+from processors.transcript import BotTranscript
+
+
+def clock_for(bot: LoadedBot, now: datetime | None) -> Callable[[], datetime]:
+    """The call's clock: fixed at `now` when given (reproducible runs), else the bot's local time."""
+    if now is not None:
+        fixed = now.replace(tzinfo=None)
+        return lambda: fixed
+    zone = ZoneInfo(bot.config.timezone)
+    return lambda: datetime.now(zone).replace(tzinfo=None)
+
+
+def flow_handlers(bot: LoadedBot, session: CallSession) -> list:
+    """What Pipecat's `Flow` resolves names in: generated functions, user modules, action handlers."""
+    namespaces: list = [session.direct_functions()]
+    namespaces += [importlib.import_module(m) for m in bot.flow.flow.handlers]
+    actions = {}
+    for node in bot.flow.config.nodes.values():
+        for action in node.pre_actions + node.post_actions:
+            if action.handler and ":" in action.handler:
+                actions[action.handler] = resolve_function(action.handler)
+    if actions:
+        namespaces.append(actions)
+    return namespaces
+
+
+@dataclass
+class CallAssembly:
+    """Everything one call is made of; `start()` after the pipeline is running."""
+
+    bot: LoadedBot
+    session: CallSession
+    brain: LLMService
+    context: LLMContext
+    aggregators: LLMContextAggregatorPair
+    transcript: BotTranscript
+    worker: PipelineWorker
+    flow: PipecatFlow
+    flow_manager: FlowManager
+    extra: dict = field(default_factory=dict)
+
+    async def start(self) -> None:
+        self.session.flow_manager = self.flow_manager
+        self.session.sync_state()
+        await self.flow_manager.initialize(self.flow.initial_node)
+
+
+def assemble_call(
+    bot: LoadedBot,
+    store: Store,
+    *,
+    clock: Callable[[], datetime],
+    transport: str,
+    inputs: Sequence[FrameProcessor] = (),
+    outputs: Sequence[FrameProcessor] = (),
+    user_params: LLMUserAggregatorParams | None = None,
+    call_id: str | None = None,
+    on_bot_line: Callable[[str], None] | None = None,
+) -> CallAssembly:
+    call_id = call_id or uuid.uuid4().hex
+    session = CallSession(bot, store, call_id=call_id, clock=clock)
+    brain = build_brain(bot.config, session)
+    context = LLMContext()
+    params = user_params or LLMUserAggregatorParams(user_turn_strategies=ExternalUserTurnStrategies())
+    aggregators = LLMContextAggregatorPair(context, user_params=params)
+    transcript = BotTranscript(on_line=on_bot_line)
+    pipeline = Pipeline([*inputs, aggregators.user(), brain, transcript, *outputs, aggregators.assistant()])
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),
+        enable_rtvi=False,
+        idle_timeout_secs=None,
+        conversation_id=call_id,
+    )
+    flow = PipecatFlow(bot.flow.config, handlers=flow_handlers(bot, session))
+    flow_manager = FlowManager(llm=brain, context_aggregator=aggregators, worker=worker, global_functions=flow.global_functions)
+    store.start_call(call_id, bot=bot.config.name, flow=bot.flow.file, transport=transport, started_at=clock())
+    logger.info(f"call {call_id}: {bot.config.name} on {bot.flow.file} via {transport}, brain {type(brain).__name__}")
+    return CallAssembly(bot, session, brain, context, aggregators, transcript, worker, flow, flow_manager)
+

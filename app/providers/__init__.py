@@ -1,0 +1,1 @@
+"""bot.yaml provider names -> Pipecat services, walking each chain in fallback order."""
