@@ -44,6 +44,20 @@ class Document:
         return self.key_spans.get(tuple(path)) or self.span(path)
 
 
+class Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false are booleans, so `yes`, `no`, `on` and
+    `off` stay words (a flow's examples list says [yes, no] and means the words)."""
+
+
+Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 def _mark(file: str, node: yaml.Node) -> Span:
     return Span(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -53,7 +67,7 @@ class _Builder:
 
     def __init__(self, doc: Document):
         self.doc = doc
-        self.constructor = yaml.SafeLoader("")
+        self.constructor = Loader("")
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.doc.value_spans[path] = _mark(self.doc.file, node)
@@ -89,7 +103,7 @@ def parse_yaml(text: str, file: str) -> Document:
     """Parse YAML text; a syntax error becomes a located problem in the returned document."""
     doc = Document(file=file, data=None)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=Loader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -124,7 +138,7 @@ def load_yaml(path: Path) -> Document:
 
 def _syntax_hint(error: yaml.MarkedYAMLError) -> str | None:
     problem = str(error.problem or "")
-    if "\t" in problem or "tab" in problem:
+    if "\\t" in problem or "\t" in problem or "tab" in problem:
         return "indent with spaces, not tabs"
     if "mapping values are not allowed" in problem:
         return "quote a value that contains ': ', or check the indentation of the line above"
@@ -175,6 +189,11 @@ def _diagnostic(doc: Document, base: Path_, data: Any, err: dict[str, Any]) -> D
         owner = ".".join(str(p) for p in loc[:-1])
         span = doc.key_span(full[:-1]) if loc[:-1] else doc.span(base)
         return Diagnostic(span, f"{owner + ': ' if owner else ''}missing required key '{loc[-1]}'")
+    if kind == "union_tag_invalid":
+        tag = str(err.get("ctx", {}).get("discriminator", "")).strip("'")
+        expected = str(err.get("ctx", {}).get("expected_tags", "")).replace("'", "")
+        path = full + (tag,)
+        return Diagnostic(doc.span(path), f"{where}.{tag}: unknown {tag} '{err.get('ctx', {}).get('tag')}'", f"one of: {expected}")
     message = err["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]

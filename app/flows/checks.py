@@ -143,19 +143,19 @@ def validate_forms_have_a_way_out(flow: Flow, doc: Document, out: Diagnostics) -
         if not node.form:
             continue
         base: P = ("nodes", name, "form")
-        cases = [(node.form.on_no_match, base + ("on_no_match",), None)] + [
-            (s.on_no_match, base + ("slots", i, "on_no_match"), s) for i, s in enumerate(node.form.slots) if s.on_no_match
-        ]
+        uses_default = any(s.on_no_match is None for s in node.form.slots)
+        cases = [(node.form.on_no_match, base + ("on_no_match",), None)] if uses_default else []
+        cases += [(s.on_no_match, base + ("slots", i, "on_no_match"), s) for i, s in enumerate(node.form.slots) if s.on_no_match]
         for no_match, path, slot in cases:
             if no_match.action == "skip":
                 if slot is not None and slot.required:
                     out.add(doc.span(path), f"slot '{slot.name}' is required and cannot be skipped on repeated no-match", "use action: transfer or end, or mark the slot 'required: false'")
                 elif slot is None and any(s.required and not s.on_no_match for s in node.form.slots):
-                    out.add(doc.span(path if path in doc.value_spans else base), f"form in node '{name}' skips required slots on repeated no-match, so it has no way out", "use action: transfer or end, or mark the slots 'required: false'")
+                    out.add(doc.span(path) if path in doc.value_spans else doc.key_span(base), f"form in node '{name}' skips required slots on repeated no-match, so it has no way out", "use action: transfer or end, or mark the slots 'required: false'")
                 continue
             if no_match.transition_to is None and _first_of_kind(flow, "transfer" if no_match.action == "transfer" else "end") is None:
                 kind = "transfer" if no_match.action == "transfer" else "end"
-                out.add(doc.span(path if path in doc.value_spans else base), f"form in node '{name}' has no way out on repeated no-match: it would {no_match.action}, but the flow has no {kind} node", f"add a node with '{kind}: true', or set on_no_match.transition_to")
+                out.add(doc.span(path) if path in doc.value_spans else doc.key_span(base), f"form in node '{name}' has no way out on repeated no-match: it would {no_match.action}, but the flow has no {kind} node", f"add a node with '{kind}: true', or set on_no_match.transition_to")
 
 
 def validate_templates_name_known_slots(flow: Flow, doc: Document, out: Diagnostics) -> None:

@@ -13,6 +13,7 @@ The behaviour of the generated functions lives in `app.flows.runtime`, bound per
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import time
 from typing import Literal
@@ -228,7 +229,7 @@ class _Compiler:
             self.intents.append(IntentSpec(intent.name, tuple(intent.examples), name))
         for fn in node.functions:  # plain FlowConfig transition-only functions: match on their words
             if fn.transition_only:
-                self.intents.append(IntentSpec(fn.name, (fn.name.replace("_", " "), fn.description or ""), name))
+                self.intents.append(IntentSpec(fn.name, content_words(f"{fn.name.replace('_', ' ')} {fn.description or ''}"), name))
         if node.form:
             functions += self.form(name, node.form, messages)
         if node.menu:
@@ -334,6 +335,18 @@ class _Compiler:
                 self.add(GeneratedFunction(fn_name, "repeat", None, description))
                 functions.append(FlowConfig.Function(name=fn_name))
         return functions, names
+
+
+_STOPWORDS = frozenset(
+    "a an the to of for and or in on at is are be with wants want would like caller user customer "
+    "they their them this that it choose select pick go option wishes asks says about".split()
+)
+
+
+def content_words(text: str) -> tuple[str, ...]:
+    """The distinctive words of a function's name and description, as single-word examples."""
+    words = re.findall(r"[a-z0-9']+", text.lower())
+    return tuple(dict.fromkeys(w for w in words if w not in _STOPWORDS and len(w) > 2))
 
 
 def _describe_slot(slot: Slot) -> str:

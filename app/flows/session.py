@@ -20,7 +20,7 @@ from loguru import logger
 from pipecat.flows import TRANSITION_IN_YAML, FlowManager
 
 from app.brain.normalize import normalize, parse_order
-from app.brain.speech import join_words, json_value, say_value
+from app.brain.speech import join_words, json_value, say_phone, say_value
 from app.config.load import LoadedBot
 from app.errors import FlowRuntimeError
 from app.flows.cart import Cart
@@ -70,6 +70,7 @@ class CallSession:
             if hours
             else None
         )
+        self.phone_slots = {s.name for form in self.flow.forms.values() for s in form.slots if s.type == "phone"}
         self.template_names = set(BUILTIN_TEMPLATE_NAMES)
         for form in self.flow.forms.values():
             self.template_names |= {s.name for s in form.slots} | set(form.form.on_complete.sets)
@@ -117,7 +118,7 @@ class CallSession:
     def template_values(self) -> dict[str, str]:
         today = self.clock().date()
         values = {name: "" for name in self.template_names}
-        values.update({k: say_value(v, today) for k, v in self.values.items()})
+        values.update({k: say_phone(v) if k in self.phone_slots and isinstance(v, str) else say_value(v, today) for k, v in self.values.items()})
         values["bot_name"] = self.bot.config.name
         if self.cart is not None:
             values["cart"] = self.cart.summary()

