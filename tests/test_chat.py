@@ -73,7 +73,7 @@ def test_everything_in_one_breath_books_and_stores(db):
 def _only_call_id(db: Path) -> str:
     import sqlite3
 
-    [(call_id,)] = sqlite3.connect(db).execute("select id from calls").fetchall()
+    [(call_id,)] = sqlite3.connect(db).execute("select call_id from calls").fetchall()
     return call_id
 
 
@@ -106,7 +106,7 @@ def test_taken_time_offers_nearest_free_times(db):
     chat(["book a beard trim this Saturday at eleven, I'm Tom Baker, 555 222 3333", "yes"], db)
     result = chat(["I want a haircut on Saturday at 11am", "11:30", "Ann Lee", "555 999 8888", "yes"], db)
     lines = bot_lines(result)
-    assert "Sorry, 11 AM on Saturday, November 28th is taken. I can do 10:15 AM or 11:30 AM. Would one of those work?" in lines
+    assert "Sorry, 11 AM on Saturday, November 28th is taken. I can do 11:30 AM or 10:15 AM. Would one of those work?" in lines
     assert result["outcome"]["time"] == "11:30"
     with Store(db) as store:
         assert sorted(b.time.strftime("%H:%M") for b in store.list_bookings()) == ["11:00", "11:30"]
