@@ -106,7 +106,10 @@ def test_taken_time_offers_nearest_free_times(db):
     chat(["book a beard trim this Saturday at eleven, I'm Tom Baker, 555 222 3333", "yes"], db)
     result = chat(["I want a haircut on Saturday at 11am", "11:30", "Ann Lee", "555 999 8888", "yes"], db)
     lines = bot_lines(result)
-    assert "Sorry, 11 AM on Saturday, November 28th is taken. I can do 11:30 AM or 10:15 AM. Would one of those work?" in lines
+    assert lines[1] == (
+        "Sure, let's get you booked. Sorry, 11 AM on Saturday, November 28th is taken. "
+        "I can do 11:30 AM or 10:15 AM. Would one of those work?"
+    )
     assert result["outcome"]["time"] == "11:30"
     with Store(db) as store:
         assert sorted(b.time.strftime("%H:%M") for b in store.list_bookings()) == ["11:00", "11:30"]
@@ -205,3 +208,20 @@ def test_plain_flowconfig_runs_unchanged(db, tmp_path):
     result = chat(["sushi please"], db, bot=bot)
     assert bot_lines(result) == ["Would you like pizza or sushi today?", "Lovely, sushi it is. Goodbye!"]
     assert result["node"] == "sushi"
+
+
+def test_ordering_edits_by_reference_and_from_the_read_back(db, ordering_bot):
+    result = chat(
+        ["a pepperoni pizza", "make it a large", "that's it", "pickup", "Max Roe", "555 222 1111", "actually add a sprite", "yes"],
+        db,
+        bot=ordering_bot,
+    )
+    lines = bot_lines(result)
+    assert lines[1] == "Got it, a pepperoni pizza. What size would you like the pepperoni: small, medium or large?"
+    assert lines[2] == "Got it, that's now a large pepperoni pizza. Anything else?"
+    assert lines[-2].startswith("Got it, a sprite. Let me read that back: a large pepperoni pizza and a sprite.")
+    assert result["outcome"]["items"] == [
+        {"item": "pepperoni", "size": "large", "quantity": 1, "extras": []},
+        {"item": "sprite", "size": None, "quantity": 1, "extras": []},
+    ]
+    assert result["outcome"]["total"] == 18.5

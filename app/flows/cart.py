@@ -69,8 +69,10 @@ class Cart:
         if edit.action == "clear":
             self.lines.clear()
             return "I've cleared your order"
-        if edit.line is None:
-            return None
+        if edit.line is None:  # "make it a large", "hold the onions": the line said last
+            if not self.lines or edit.action != "change":
+                return None
+            return self._change(self.lines[-1], edit)
         wanted = edit.line
         if edit.action == "add":
             extras = [e for e in wanted.extras if self.catalog.items[wanted.item].extras]
@@ -89,6 +91,9 @@ class Cart:
         if edit.action == "remove":
             self.lines.remove(line)
             return f"I've taken off the {plural(line.item, line.quantity) if line.quantity > 1 else line.item}"
+        return self._change(line, edit)
+
+    def _change(self, line: Line, edit: CartEdit) -> str:
         if edit.size and self.sized(line.item):
             line.size = edit.size
         if edit.quantity:

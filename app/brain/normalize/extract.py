@@ -170,11 +170,10 @@ def _dates(st: _State) -> None:
             i += 1
             continue
         end = st.free_end(i)
-        start = i
+        start = i  # a leading 'on' / 'for' belongs to the span
         hit = match_date(st.toks, i, end, now=st.now)
         if hit is None and st.toks[i].text in _DATE_PREPS:
             hit = match_date(st.toks, i + 1, end, now=st.now)
-            start = i if hit else i
         if hit is None:
             i += 1
             continue
