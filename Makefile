@@ -7,7 +7,7 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.frontdesk-installed
-APT_PKGS := graphviz
+APT_PKGS := graphviz espeak-ng chromium
 UV_VERSION := 0.13.8
 
 .PHONY: run test setup system-packages

@@ -93,6 +93,7 @@ def assemble_call(
     user_params: LLMUserAggregatorParams | None = None,
     call_id: str | None = None,
     on_bot_line: Callable[[str], None] | None = None,
+    observers: list | None = None,
 ) -> CallAssembly:
     call_id = call_id or uuid.uuid4().hex
     session = CallSession(bot, store, call_id=call_id, clock=clock)
@@ -108,6 +109,7 @@ def assemble_call(
         enable_rtvi=False,
         idle_timeout_secs=None,
         conversation_id=call_id,
+        observers=observers or [],
     )
     flow = PipecatFlow(bot.flow.config, handlers=flow_handlers(bot, session))
     flow_manager = FlowManager(llm=brain, context_aggregator=aggregators, worker=worker, global_functions=flow.global_functions)

@@ -20,6 +20,7 @@ from pipecat.frames.frames import (
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
+    TranscriptionFrame,
     TTSSpeakFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -91,3 +92,17 @@ class BotTranscript(FrameProcessor):
                 await asyncio.wait_for(self._changed.wait(), timeout=max(0.01, settle_s - quiet) if self._responses > after else 0.5)
             except TimeoutError:
                 pass
+
+
+class CallerTranscript(FrameProcessor):
+    """Records each final transcription of the caller; passes every frame through."""
+
+    def __init__(self, on_line: Callable[[str], None] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self._on_line = on_line
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, TranscriptionFrame) and frame.text.strip() and self._on_line:
+            self._on_line(frame.text.strip())
+        await self.push_frame(frame, direction)

@@ -95,6 +95,15 @@ STTProvider = Annotated[WhisperSTT | DeepgramSTT, Field(discriminator="provider"
 TTSProvider = Annotated[PiperTTS | CartesiaTTS, Field(discriminator="provider")]
 
 
+class Turn(Strict):
+    """How the end of a caller's turn is decided (voice calls)."""
+
+    detector: Literal["smart_turn", "silence"] = "smart_turn"
+    vad_stop_secs: float = Field(0.2, ge=0.05, le=2.0)
+    silence_timeout_s: float = Field(0.4, ge=0.0, le=3.0, description="extra silence the 'silence' detector waits")
+    barge_in: bool = True
+
+
 class Storage(Strict):
     path: str = "data/frontdesk.db"
 
@@ -133,6 +142,7 @@ class BotConfig(Strict):
     brain: list[BrainProvider] = Field(default_factory=lambda: [LocalBrain(provider="local")], min_length=1)
     stt: list[STTProvider] = Field(default_factory=lambda: [WhisperSTT(provider="whisper")], min_length=1)
     tts: list[TTSProvider] = Field(default_factory=lambda: [PiperTTS(provider="piper")], min_length=1)
+    turn: Turn = Turn()
     storage: Storage = Storage()
     server: Server = Server()
     telephony: Telephony = Telephony()

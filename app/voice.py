@@ -1,0 +1,109 @@
+"""A voice call over any Pipecat transport: the chat assembly with STT, VAD/turns and TTS around it.
+
+    transport in -> STT -> caller transcript -> user aggregator (Silero VAD, turn detection,
+    barge-in) -> brain (Flows) -> bot transcript -> TTS -> transport out -> assistant aggregator
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+from loguru import logger
+from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.pipeline.runner import WorkerRunner
+from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.services.stt_service import STTService
+from pipecat.services.tts_service import TTSService
+from pipecat.transports.base_transport import BaseTransport
+from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy, VADUserTurnStartStrategy
+from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy, TurnAnalyzerUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+
+from app.chat import ChatResult
+from app.config.bot import BotConfig
+from app.config.load import LoadedBot
+from app.pipeline import CallAssembly, assemble_call, clock_for
+from app.providers.speech import build_stt, build_tts
+from app.store import Store
+from processors.transcript import CallerTranscript
+
+
+def voice_user_params(config: BotConfig) -> LLMUserAggregatorParams:
+    """VAD, turn start/stop and barge-in, from bot.yaml's `turn:`."""
+    turn = config.turn
+    vad = SileroVADAnalyzer(params=VADParams(stop_secs=turn.vad_stop_secs))
+    if turn.detector == "smart_turn":
+        stop = [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=LocalSmartTurnAnalyzerV3())]
+    else:
+        stop = [SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=turn.silence_timeout_s)]
+    start = [
+        VADUserTurnStartStrategy(enable_interruptions=turn.barge_in),
+        TranscriptionUserTurnStartStrategy(enable_interruptions=turn.barge_in),
+    ]
+    return LLMUserAggregatorParams(vad_analyzer=vad, user_turn_strategies=UserTurnStrategies(start=start, stop=stop))
+
+
+async def run_voice_call(
+    bot: LoadedBot,
+    store: Store,
+    transport: BaseTransport,
+    *,
+    transport_name: str,
+    now: datetime | None = None,
+    stt: STTService | None = None,
+    tts: TTSService | None = None,
+    observers: list | None = None,
+    on_ready: Callable[[CallAssembly], None] | None = None,
+) -> ChatResult:
+    """Run one call until the caller hangs up or the flow ends; returns what happened."""
+    clock = clock_for(bot, now)
+    result = ChatResult()
+
+    def bot_line(text: str) -> None:
+        result.transcript.append({"role": "bot", "text": text})
+        store.add_turn(call.session.call_id, "bot", text, clock())
+
+    def caller_line(text: str) -> None:
+        result.transcript.append({"role": "caller", "text": text})
+        store.add_turn(call.session.call_id, "caller", text, clock())
+
+    call = assemble_call(
+        bot, store, clock=clock, transport=transport_name,
+        inputs=[transport.input(), stt or build_stt(bot.config), CallerTranscript(on_line=caller_line)],
+        outputs=[tts or build_tts(bot.config), transport.output()],
+        user_params=voice_user_params(bot.config), on_bot_line=bot_line, observers=observers,
+    )  # fmt: skip
+    result.call_id = call.session.call_id
+    if on_ready:
+        on_ready(call)
+
+    @transport.event_handler("on_client_connected")
+    async def _connected(transport, client):
+        logger.info(f"call {call.session.call_id}: caller connected")
+        await call.start()
+
+    @transport.event_handler("on_client_disconnected")
+    async def _disconnected(transport, client):
+        logger.info(f"call {call.session.call_id}: caller hung up")
+        await call.worker.cancel()
+
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(call.worker)
+    try:
+        await runner.run()
+    except asyncio.CancelledError:
+        await call.worker.cancel()
+        raise
+    finally:
+        session = call.session
+        result.node = call.flow_manager.current_node
+        result.slots = session.slots_json()
+        result.outcome = session.outcome
+        result.counters = dict(session.counters)
+        store.end_call(session.call_id, ended_at=clock(), final_node=result.node, outcome=result.outcome, metrics=result.counters)
+    return result
