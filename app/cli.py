@@ -79,6 +79,31 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from app.config.load import load_bot
+    from app.simulate.caller import load_script, turns_from_lines
+    from app.simulate.run import simulate
+    from app.store import Store
+
+    _quiet_logs(args.verbose)
+    bot = load_bot(args.bot)
+    db = Path(args.db) if args.db else bot.resolve(bot.config.storage.path)
+    noise = args.noise_db
+    if args.script:
+        turns, script_noise = load_script(Path(args.script))
+        noise = noise if noise is not None else script_noise
+    else:
+        turns = turns_from_lines(sys.stdin.read().splitlines())
+    with Store(db) as store:
+        result = asyncio.run(simulate(bot, store, turns, now=args.now, voice=args.caller_voice, noise_db=noise, record=Path(args.record) if args.record else None))
+    if args.json:
+        print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    else:
+        for line in result.chat.transcript:
+            print(f"{line['role']}> {line['text']}")
+    return EXIT_OK
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
     from app.config.diagnostics import Diagnostics
     from app.config.load import load_flow
@@ -126,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--db", help="SQLite file to use instead of bot.yaml's storage.path")
     chat.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
     chat.set_defaults(run=cmd_chat)
+
+    sim = commands.add_parser("simulate", help="place a call through the full audio pipeline with a synthetic caller", description="A voice call without a browser, in real time: each stdin line is a caller turn (text to synthesize, or a .wav path).")
+    sim.add_argument("bot", nargs="?", default="bot.yaml", help="bot file (default: bot.yaml)")
+    sim.add_argument("--now", type=_parse_now, help="fix the clock, e.g. 2026-11-23T10:00")
+    sim.add_argument("--json", action="store_true", help="print the chat JSON plus per-turn latency_ms and a p50/p95 summary")
+    sim.add_argument("--script", help="YAML: turns: [{say|wav, pause_s, barge_in_ms, noise_db}], noise_db")
+    sim.add_argument("--record", metavar="DIR", help="write caller.wav and bot.wav to DIR")
+    sim.add_argument("--caller-voice", choices=["piper", "espeak"], default="piper", help="the caller's synthetic voice (default: Piper, pitch-shifted)")
+    sim.add_argument("--noise-db", type=float, help="background noise on the caller's line, dBFS (e.g. -40)")
+    sim.add_argument("--db", help="SQLite file to use instead of bot.yaml's storage.path")
+    sim.add_argument("-v", "--verbose", action="store_true")
+    sim.set_defaults(run=cmd_simulate)
 
     graph = commands.add_parser("graph", help="draw a flow as Mermaid (or SVG)", description="Write a flow's graph as Mermaid text, or SVG through Graphviz.")
     graph.add_argument("flow", help="flow YAML file")

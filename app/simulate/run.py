@@ -1,0 +1,223 @@
+"""Drive one simulated call: speak each caller turn when the bot has finished (or over it, for
+barge-in), and measure, from the end of the caller's speech, when the transcript, the brain's
+first words and the bot's first audio arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import wave
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from loguru import logger
+from pipecat.frames.frames import LLMTextFrame, TranscriptionFrame
+from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.services.llm_service import LLMService
+from pipecat.services.stt_service import STTService
+
+from app.chat import ChatResult
+from app.config.load import LoadedBot
+from app.pipeline import CallAssembly
+from app.simulate.caller import RATE, CallerTurn, noise_rms, read_wav, synthesize
+from app.simulate.transport import Line, Played, SimulatedTransport
+from app.store import Store
+from app.voice import run_voice_call
+
+SILENT_RMS = 200  # int16 RMS below which a played chunk counts as silence
+IDLE_S = 0.8  # the bot has finished when nothing audible played for this long
+
+
+class Timeline(BaseObserver):
+    """Times of the first transcript and the brain's first text after a mark."""
+
+    def __init__(self):
+        super().__init__()
+        self.transcripts: list[tuple[float, str]] = []
+        self.llm_text: list[float] = []
+
+    async def on_push_frame(self, data: FramePushed):
+        if isinstance(data.frame, TranscriptionFrame) and isinstance(data.source, STTService):
+            self.transcripts.append((time.monotonic(), data.frame.text))
+        elif isinstance(data.frame, LLMTextFrame) and isinstance(data.source, LLMService):
+            self.llm_text.append(time.monotonic())
+
+
+@dataclass
+class SimulationResult:
+    chat: ChatResult
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    barge_ins: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        out = self.chat.as_json()
+        out["turns"] = self.turns
+        v2v = [t["latency_ms"]["voice_to_voice"] for t in self.turns if t["latency_ms"]["voice_to_voice"] is not None]
+        out["latency_ms"] = {"voice_to_voice_p50": _pct(v2v, 50), "voice_to_voice_p95": _pct(v2v, 95)}
+        if self.barge_ins:
+            out["barge_ins"] = self.barge_ins
+        return out
+
+
+def _pct(values: list[float], p: int) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return round(values[0], 1)
+    return round(statistics.quantiles(values, n=100, method="inclusive")[p - 1], 1)
+
+
+class Simulation:
+    def __init__(self, bot: LoadedBot, store: Store, *, now: datetime | None, voice: str = "piper", noise_db: float | None = None):
+        self.bot, self.store, self.now, self.voice = bot, store, now, voice
+        self.line = Line(sample_rate=RATE, noise_rms=noise_rms(noise_db))
+        self.played: list[Played] = []
+        self.timeline = Timeline()
+        self.transport = SimulatedTransport(self.line, self.played.append)
+        self.started = asyncio.Event()
+
+    # --- what the caller hears ------------------------------------------------------------------
+
+    def audible_since(self, since: float) -> float | None:
+        for chunk in self.played:
+            if chunk.at >= since and _rms(chunk.audio) > SILENT_RMS:
+                return chunk.at
+        return None
+
+    def last_audible_end(self) -> float:
+        for chunk in reversed(self.played):
+            if _rms(chunk.audio) > SILENT_RMS:
+                return chunk.at + len(chunk.audio) / 2 / chunk.sample_rate
+        return 0.0
+
+    async def bot_finished(self, since: float, call: asyncio.Task, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not call.done():
+            heard = self.audible_since(since)
+            if heard is not None and time.monotonic() - self.last_audible_end() > IDLE_S:
+                return
+            await asyncio.sleep(0.05)
+
+    # --- the call -------------------------------------------------------------------------------
+
+    async def run(self, turns: list[CallerTurn]) -> SimulationResult:
+        def ready(call: CallAssembly) -> None:
+            @call.worker.event_handler("on_pipeline_started")
+            async def _started(worker, frame):
+                self.started.set()
+
+        task = asyncio.create_task(
+            run_voice_call(self.bot, self.store, self.transport, transport_name="simulate", now=self.now, observers=[self.timeline], on_ready=ready)
+        )
+        result = SimulationResult(chat=ChatResult())
+        try:
+            await asyncio.wait_for(self.started.wait(), timeout=60)
+            mark = time.monotonic()
+            await self.transport.connect()
+            await self.bot_finished(mark, task)
+            for turn in turns:
+                if task.done():
+                    break
+                await self.speak(turn, task, result)
+            await self.bot_finished(time.monotonic() - IDLE_S, task, timeout_s=10)
+        finally:
+            if not task.done():
+                await self.transport.hang_up()
+            result.chat = await asyncio.wait_for(task, timeout=30)
+        return result
+
+    async def speak(self, turn: CallerTurn, task: asyncio.Task, result: SimulationResult) -> None:
+        if turn.noise_db is not None:
+            self.line.noise_rms = noise_rms(turn.noise_db)
+        samples = read_wav(turn.wav) if turn.wav else synthesize(turn.say or "", self.voice)
+        if turn.barge_in_ms is not None:
+            reply_start = self.audible_since(time.monotonic() - 0.05) or await self._wait_audible(task)
+            await asyncio.sleep(max(0.0, reply_start + turn.barge_in_ms / 1000 - time.monotonic()))
+        else:
+            await asyncio.sleep(turn.pause_s)
+        started = time.monotonic()
+        self.line.speech_ended_at = None
+        self.line.say(samples)
+        while self.line.speech_ended_at is None:
+            await asyncio.sleep(0.01)
+        ended = self.line.speech_ended_at - 0.2  # the synthesized clip ends with 0.2 s of silence
+        if turn.barge_in_ms is not None:
+            result.barge_ins.append({"bot_audio_stopped_after_ms": self._bot_stop_after(started)})
+        await self.bot_finished(ended, task)
+        result.turns.append({"caller": turn.say or turn.wav, "latency_ms": self._latency(ended)})
+
+    async def _wait_audible(self, task: asyncio.Task) -> float:
+        since = time.monotonic()
+        while not task.done():
+            if (heard := self.audible_since(since)) is not None:
+                return heard
+            await asyncio.sleep(0.01)
+        return time.monotonic()
+
+    def _bot_stop_after(self, caller_start: float) -> float | None:
+        """How long after the caller started talking the bot's audio stopped."""
+        speech_start = caller_start + 0.2  # leading silence of the clip
+        during = [c for c in self.played if c.at >= speech_start and _rms(c.audio) > SILENT_RMS]
+        if not during:
+            return 0.0
+        # the first gap of more than 150 ms in the bot's audio after the caller started
+        last_end = speech_start
+        for chunk in during:
+            if chunk.at - last_end > 0.15:
+                break
+            last_end = chunk.at + len(chunk.audio) / 2 / chunk.sample_rate
+        return round((last_end - speech_start) * 1000, 1)
+
+    def _latency(self, ended: float) -> dict[str, float | None]:
+        stt = next((t for t, _ in self.timeline.transcripts if t >= ended - 0.1), None)
+        brain = next((t for t in self.timeline.llm_text if stt is not None and t >= stt), None)
+        audio = self.audible_since(ended)
+
+        def ms(a: float | None, b: float | None) -> float | None:
+            return round((a - b) * 1000, 1) if a is not None and b is not None else None
+
+        return {"stt": ms(stt, ended), "brain": ms(brain, stt), "tts_first_audio": ms(audio, brain), "voice_to_voice": ms(audio, ended)}
+
+    # --- recordings -----------------------------------------------------------------------------
+
+    def record(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        if not self.line.recorded:
+            return
+        t0 = self.line.recorded[0][0]
+        _write(directory / "caller.wav", b"".join(data for _, data in self.line.recorded), RATE)
+        if self.played:
+            rate = self.played[0].sample_rate
+            end = max(c.at + len(c.audio) / 2 / rate for c in self.played)
+            track = np.zeros(int((end - t0) * rate) + 1, dtype=np.int16)
+            for chunk in self.played:
+                samples = np.frombuffer(chunk.audio, dtype=np.int16)
+                start = max(0, int((chunk.at - t0) * rate))
+                track[start : start + len(samples)] = samples[: len(track) - start]
+            _write(directory / "bot.wav", track.tobytes(), rate)
+        logger.info(f"recordings written to {directory}")
+
+
+def _rms(audio: bytes) -> float:
+    samples = np.frombuffer(audio, dtype=np.int16).astype(np.float64)
+    return float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
+
+
+def _write(path: Path, data: bytes, rate: int) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(data)
+
+
+async def simulate(bot: LoadedBot, store: Store, turns: list[CallerTurn], *, now: datetime | None = None, voice: str = "piper", noise_db: float | None = None, record: Path | None = None) -> SimulationResult:
+    simulation = Simulation(bot, store, now=now, voice=voice, noise_db=noise_db)
+    result = await simulation.run(turns)
+    if record is not None:
+        simulation.record(record)
+    return result
