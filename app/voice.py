@@ -36,7 +36,7 @@ from processors.transcript import CallerTranscript
 def voice_user_params(config: BotConfig) -> LLMUserAggregatorParams:
     """VAD, turn start/stop and barge-in, from bot.yaml's `turn:`."""
     turn = config.turn
-    vad = SileroVADAnalyzer(params=VADParams(stop_secs=turn.vad_stop_secs))
+    vad = SileroVADAnalyzer(params=VADParams(start_secs=turn.vad_start_secs, stop_secs=turn.vad_stop_secs))
     if turn.detector == "smart_turn":
         stop = [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=LocalSmartTurnAnalyzerV3())]
     else:

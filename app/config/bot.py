@@ -99,6 +99,7 @@ class Turn(Strict):
     """How the end of a caller's turn is decided (voice calls)."""
 
     detector: Literal["smart_turn", "silence"] = "smart_turn"
+    vad_start_secs: float = Field(0.1, ge=0.05, le=1.0, description="speech needed before barge-in")
     vad_stop_secs: float = Field(0.2, ge=0.05, le=2.0)
     silence_timeout_s: float = Field(0.4, ge=0.0, le=3.0, description="extra silence the 'silence' detector waits")
     barge_in: bool = True

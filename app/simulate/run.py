@@ -114,45 +114,50 @@ class Simulation:
             run_voice_call(self.bot, self.store, self.transport, transport_name="simulate", now=self.now, observers=[self.timeline], on_ready=ready)
         )
         result = SimulationResult(chat=ChatResult())
+        spoken: list[tuple[CallerTurn, float, float]] = []  # (turn, speech start, speech end)
         try:
             await asyncio.wait_for(self.started.wait(), timeout=60)
-            mark = time.monotonic()
+            reply_mark = time.monotonic()
             await self.transport.connect()
-            await self.bot_finished(mark, task)
             for turn in turns:
                 if task.done():
                     break
-                await self.speak(turn, task, result)
-            await self.bot_finished(time.monotonic() - IDLE_S, task, timeout_s=10)
+                started, ended = await self.speak(turn, task, reply_mark)
+                spoken.append((turn, started, ended))
+                reply_mark = ended
+            await self.bot_finished(reply_mark, task, timeout_s=30)
         finally:
             if not task.done():
                 await self.transport.hang_up()
             result.chat = await asyncio.wait_for(task, timeout=30)
+        for turn, started, ended in spoken:
+            result.turns.append({"caller": turn.say or turn.wav, "latency_ms": self._latency(ended)})
+            if turn.barge_in_ms is not None:
+                result.barge_ins.append({"caller": turn.say or turn.wav, "bot_audio_stopped_after_ms": self._bot_stop_after(started)})
         return result
 
-    async def speak(self, turn: CallerTurn, task: asyncio.Task, result: SimulationResult) -> None:
+    async def speak(self, turn: CallerTurn, task: asyncio.Task, reply_mark: float) -> tuple[float, float]:
+        """Say one turn; returns when the caller's speech started and ended (monotonic)."""
         if turn.noise_db is not None:
             self.line.noise_rms = noise_rms(turn.noise_db)
         samples = read_wav(turn.wav) if turn.wav else synthesize(turn.say or "", self.voice)
         if turn.barge_in_ms is not None:
-            reply_start = self.audible_since(time.monotonic() - 0.05) or await self._wait_audible(task)
+            reply_start = await self._wait_audible(reply_mark, task)
             await asyncio.sleep(max(0.0, reply_start + turn.barge_in_ms / 1000 - time.monotonic()))
         else:
+            await self.bot_finished(reply_mark, task)
             await asyncio.sleep(turn.pause_s)
         started = time.monotonic()
         self.line.speech_ended_at = None
         self.line.say(samples)
-        while self.line.speech_ended_at is None:
+        while self.line.speech_ended_at is None and not task.done():
             await asyncio.sleep(0.01)
-        ended = self.line.speech_ended_at - 0.2  # the synthesized clip ends with 0.2 s of silence
-        if turn.barge_in_ms is not None:
-            result.barge_ins.append({"bot_audio_stopped_after_ms": self._bot_stop_after(started)})
-        await self.bot_finished(ended, task)
-        result.turns.append({"caller": turn.say or turn.wav, "latency_ms": self._latency(ended)})
+        ended = (self.line.speech_ended_at or time.monotonic()) - 0.2  # the clip ends with 0.2 s of silence
+        return started, ended
 
-    async def _wait_audible(self, task: asyncio.Task) -> float:
-        since = time.monotonic()
-        while not task.done():
+    async def _wait_audible(self, since: float, task: asyncio.Task, timeout_s: float = 30.0) -> float:
+        deadline = time.monotonic() + timeout_s
+        while not task.done() and time.monotonic() < deadline:
             if (heard := self.audible_since(since)) is not None:
                 return heard
             await asyncio.sleep(0.01)
