@@ -21,7 +21,7 @@ from pipecat.services.stt_service import STTService
 from pipecat.services.tts_service import TTSService
 from pipecat.transports.base_transport import BaseTransport
 from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy, VADUserTurnStartStrategy
-from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy, TurnAnalyzerUserTurnStopStrategy
+from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from app.chat import ChatResult
@@ -30,17 +30,19 @@ from app.config.load import LoadedBot
 from app.pipeline import CallAssembly, assemble_call, clock_for
 from app.providers.speech import build_stt, build_tts
 from app.store import Store
+from processors.flow_turn import FlowAwareTurnStop
 from processors.transcript import CallerTranscript
 
 
-def voice_user_params(config: BotConfig) -> LLMUserAggregatorParams:
-    """VAD, turn start/stop and barge-in, from bot.yaml's `turn:`."""
+def voice_user_params(config: BotConfig, expects_more: Callable[[str], bool] = lambda text: False) -> LLMUserAggregatorParams:
+    """VAD, turn start/stop and barge-in, from bot.yaml's `turn:`. With the `silence` detector the
+    flow holds the turn open while the caller is mid-value (`expects_more`)."""
     turn = config.turn
     vad = SileroVADAnalyzer(params=VADParams(start_secs=turn.vad_start_secs, stop_secs=turn.vad_stop_secs))
     if turn.detector == "smart_turn":
         stop = [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=LocalSmartTurnAnalyzerV3())]
     else:
-        stop = [SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=turn.silence_timeout_s)]
+        stop = [FlowAwareTurnStop(expects_more, user_speech_timeout=turn.silence_timeout_s)]
     start = [
         VADUserTurnStartStrategy(enable_interruptions=turn.barge_in),
         TranscriptionUserTurnStartStrategy(enable_interruptions=turn.barge_in),
@@ -63,6 +65,7 @@ async def run_voice_call(
     """Run one call until the caller hangs up or the flow ends; returns what happened."""
     clock = clock_for(bot, now)
     result = ChatResult()
+    holder: list[CallAssembly] = []
 
     def bot_line(text: str) -> None:
         result.transcript.append({"role": "bot", "text": text})
@@ -76,8 +79,9 @@ async def run_voice_call(
         bot, store, clock=clock, transport=transport_name,
         inputs=[transport.input(), stt or build_stt(bot.config, bot.flow.vocabulary), CallerTranscript(on_line=caller_line)],
         outputs=[tts or build_tts(bot.config), transport.output()],
-        user_params=voice_user_params(bot.config), on_bot_line=bot_line, observers=observers,
+        user_params=voice_user_params(bot.config, lambda text: bool(holder) and holder[0].session.expects_more(text)), on_bot_line=bot_line, observers=observers,
     )  # fmt: skip
+    holder.append(call)
     result.call_id = call.session.call_id
     if on_ready:
         on_ready(call)

@@ -167,6 +167,23 @@ class CallSession:
             return menu.prompt if not self.cart.lines else menu.anything_else
         return ""
 
+    def expects_more(self, text: str) -> bool:
+        """Whether `text` is the start of a value the current question still waits for
+        (part of a phone number, an email cut off at 'at' or 'dot'): the turn is not over yet."""
+        node = self.node
+        if node not in self.flow.forms:
+            return False
+        progress = self.progress.get(node)
+        if progress is None or progress.asking is None or progress.awaiting_confirm:
+            return False
+        kind = self.flow.forms[node].specs[progress.asking].type
+        if kind == "phone":
+            digits = sum(c.isdigit() for c in text)
+            return 0 < digits < 10
+        if kind == "email":
+            return text.strip().lower().rstrip(".,").endswith((" at", " dot", "@"))
+        return False
+
     # --- forms ----------------------------------------------------------------------------------
 
     def active(self, form: CompiledForm, slot: Slot) -> bool:

@@ -52,6 +52,7 @@ class SimulationResult:
     chat: ChatResult
     turns: list[dict[str, Any]] = field(default_factory=list)
     barge_ins: list[dict[str, Any]] = field(default_factory=list)
+    context: list[dict[str, Any]] = field(default_factory=list)  # the LLM context at the end
 
     def as_json(self) -> dict[str, Any]:
         out = self.chat.as_json()
@@ -79,6 +80,7 @@ class Simulation:
         self.timeline = Timeline()
         self.transport = SimulatedTransport(self.line, self.played.append)
         self.started = asyncio.Event()
+        self.call: CallAssembly | None = None
 
     # --- what the caller hears ------------------------------------------------------------------
 
@@ -106,6 +108,8 @@ class Simulation:
 
     async def run(self, turns: list[CallerTurn]) -> SimulationResult:
         def ready(call: CallAssembly) -> None:
+            self.call = call
+
             @call.worker.event_handler("on_pipeline_started")
             async def _started(worker, frame):
                 self.started.set()
@@ -130,6 +134,8 @@ class Simulation:
             if not task.done():
                 await self.transport.hang_up()
             result.chat = await asyncio.wait_for(task, timeout=30)
+        if self.call is not None:
+            result.context = [m for m in self.call.context.get_messages() if isinstance(m, dict)]
         for turn, started, ended in spoken:
             result.turns.append({"caller": turn.say or turn.wav, "latency_ms": self._latency(ended)})
             if turn.barge_in_ms is not None:

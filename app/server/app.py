@@ -1,0 +1,202 @@
+"""The HTTP/WebSocket app `frontdesk run` serves, on Pipecat's runner conventions.
+
+    GET  /            -> redirect to /client/
+    GET  /client/     the Pipecat prebuilt browser UI (SmallWebRTC)
+    POST/PATCH /api/offer   WebRTC offer / ICE candidates (SmallWebRTCRequestHandler)
+    WS   /ws          Pipecat's eval harness (`pipecat eval run --bot-url ws://host:port/ws`)
+    GET  /health      status, active calls, bot, flow, config generation, last reload error
+
+Each new call takes the bot from `BotSource.current()` (hot reload) and runs on one shared Store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fastapi import FastAPI, HTTPException, WebSocket
+from fastapi.responses import JSONResponse, RedirectResponse
+from loguru import logger
+from pipecat.transports.base_transport import BaseTransport, TransportParams
+from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
+from pipecat.transports.smallwebrtc.request_handler import (
+    SmallWebRTCPatchRequest,
+    SmallWebRTCRequest,
+    SmallWebRTCRequestHandler,
+)
+from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
+
+from app.config.load import LoadedBot
+from app.server.reload import BotSource
+from app.store import Store
+
+DEFAULT_DRAIN_TIMEOUT_S = 30.0
+WS_TRY_AGAIN_LATER = 1013  # RFC 6455 close code: the server is going away for a while
+WS_UNSUPPORTED = 1003
+
+
+class CallRunner(Protocol):
+    """Runs one call to its end (`app.voice.run_voice_call` by default; tests pass a fake)."""
+
+    def __call__(self, bot: LoadedBot, store: Store, transport: BaseTransport, *, transport_name: str) -> Awaitable[Any]: ...
+
+
+async def _run_voice_call(bot: LoadedBot, store: Store, transport: BaseTransport, *, transport_name: str) -> Any:
+    from app.voice import run_voice_call  # the speech stack is heavy: import it on the first call
+
+    return await run_voice_call(bot, store, transport, transport_name=transport_name)
+
+
+class Calls:
+    """The calls in progress, as tasks; draining refuses new ones and waits for these to end."""
+
+    def __init__(self) -> None:
+        self.draining = False
+        self._tasks: dict[asyncio.Task, str] = {}
+
+    @property
+    def active(self) -> int:
+        return len(self._tasks)
+
+    def start(self, call: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
+        task = asyncio.create_task(call, name=f"call {name}")
+        self._tasks[task] = name
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task) -> None:
+        name = self._tasks.pop(task, "?")
+        if task.cancelled():
+            logger.warning(f"call {name}: cancelled")
+        elif task.exception() is not None:
+            error = task.exception()
+            logger.opt(exception=error).error(f"call {name} failed: {error}")
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Refuse new calls and wait up to `timeout_s` for the active ones; True when none is left."""
+        self.draining = True
+        if self._tasks:
+            logger.info(f"draining: waiting up to {timeout_s:g} s for {len(self._tasks)} active call(s)")
+            await asyncio.wait(list(self._tasks), timeout=timeout_s)
+        return not self._tasks
+
+    async def cancel_all(self) -> None:
+        tasks = list(self._tasks)
+        if tasks:
+            logger.warning(f"drain timeout: cancelling {len(tasks)} call(s) still active")
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@dataclass
+class ServerState:
+    source: BotSource
+    store: Store
+    calls: Calls
+    drain_timeout_s: float
+    run_call: CallRunner
+
+
+def create_app(
+    source: BotSource,
+    store: Store,
+    *,
+    drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
+    run_call: CallRunner = _run_voice_call,
+) -> FastAPI:
+    """The server for one bot definition; `app.state.frontdesk` holds its ServerState."""
+    state = ServerState(source, store, Calls(), drain_timeout_s, run_call)
+    webrtc = SmallWebRTCRequestHandler()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if not await state.calls.drain(state.drain_timeout_s):
+            await state.calls.cancel_all()
+        await webrtc.close()
+
+    app = FastAPI(title="frontdesk", lifespan=lifespan)
+    app.state.frontdesk = state
+    _frontend_routes(app)
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        bot = source.current()
+        body = {
+            "status": "draining" if state.calls.draining else "ok",
+            "active_calls": state.calls.active,
+            "bot": bot.config.name,
+            "flow": bot.flow.file,
+            "config_generation": source.generation,
+            "last_reload_error": source.last_error,
+        }
+        return JSONResponse(body, status_code=503 if state.calls.draining else 200)
+
+    @app.post("/api/offer")
+    async def offer(request: SmallWebRTCRequest) -> dict[str, str] | None:
+        """A browser's WebRTC offer: a new call, or a renegotiation of one in progress."""
+        if state.calls.draining and not request.pc_id:
+            raise HTTPException(status_code=503, detail="the server is shutting down and takes no new calls")
+
+        async def on_new_connection(connection: SmallWebRTCConnection) -> None:
+            transport = SmallWebRTCTransport(
+                webrtc_connection=connection,
+                params=TransportParams(audio_in_enabled=True, audio_out_enabled=True),
+            )
+            state.calls.start(state.run_call(source.current(), store, transport, transport_name="webrtc"), connection.pc_id)
+
+        return await webrtc.handle_web_request(request=request, webrtc_connection_callback=on_new_connection)
+
+    @app.patch("/api/offer")
+    async def ice_candidate(request: SmallWebRTCPatchRequest) -> dict[str, str]:
+        await webrtc.handle_patch_request(request)
+        return {"status": "success"}
+
+    @app.websocket("/ws")
+    async def websocket_call(websocket: WebSocket) -> None:
+        """A call over a WebSocket: Pipecat's eval harness (RTVI + EvalSerializer)."""
+        if state.calls.draining:
+            await websocket.close(code=WS_TRY_AGAIN_LATER, reason="shutting down")
+            return
+        await websocket.accept()
+        transport = await _websocket_transport(websocket)
+        if transport is None:
+            await websocket.close(code=WS_UNSUPPORTED, reason="only Pipecat's eval harness is served on /ws")
+            return
+        task = state.calls.start(state.run_call(source.current(), store, transport, transport_name="eval"), f"ws-{id(websocket):x}")
+        await asyncio.wait([task])
+
+    return app
+
+
+def _frontend_routes(app: FastAPI) -> None:
+    from pipecat_ai_prebuilt.frontend import PipecatPrebuiltUI
+
+    app.mount("/client", PipecatPrebuiltUI)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse(url="/client/")
+
+
+async def _websocket_transport(websocket: WebSocket) -> BaseTransport | None:
+    """The transport for an accepted WebSocket, from its first message, as Pipecat's runner does."""
+    from pipecat.evals.fastapi_transport import EvalFastAPIWebsocketTransport
+    from pipecat.evals.serializer import EvalConnectionFlags, EvalSerializer
+    from pipecat.evals.transport import EvalTransportParams
+    from pipecat.runner.utils import parse_telephony_websocket
+
+    try:
+        kind, call_data = await parse_telephony_websocket(websocket)
+    except ValueError as e:
+        logger.warning(f"/ws: {e}")
+        return None
+    if kind != "eval":
+        logger.warning(f"/ws: a '{kind}' connection; only Pipecat's eval harness is served here")
+        return None
+    params = EvalTransportParams(audio_in_enabled=True, audio_out_enabled=True, serializer=EvalSerializer())
+    return EvalFastAPIWebsocketTransport(websocket, params, EvalConnectionFlags.model_validate(call_data.body))
