@@ -68,7 +68,7 @@ def test_scheduling_call_by_voice_books_like_the_text_version(tmp_path):
 ORDERING = [
     "two large pepperoni pizzas",
     "that's all",
-    "pickup",
+    "I'll pick it up",
     "my name is Ann Lee",
     "five five five three two one seven six five four",
     "yes",

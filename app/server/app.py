@@ -2,6 +2,7 @@
 
     GET  /            -> redirect to /client/
     GET  /client/     the Pipecat prebuilt browser UI (SmallWebRTC)
+    POST /start       a session for the prebuilt UI, whose offer goes to /sessions/{id}/api/offer
     POST/PATCH /api/offer   WebRTC offer / ICE candidates (SmallWebRTCRequestHandler)
     WS   /ws          Pipecat's eval harness (`pipecat eval run --bot-url ws://host:port/ws`)
     GET  /health      status, active calls, bot, flow, config generation, last reload error
@@ -12,14 +13,16 @@ Each new call takes the bot from `BotSource.current()` (hot reload) and runs on 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fastapi import FastAPI, HTTPException, WebSocket
+from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse
 from loguru import logger
+from starlette.websockets import WebSocketState
 from pipecat.transports.base_transport import BaseTransport, TransportParams
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.request_handler import (
@@ -55,6 +58,7 @@ class Calls:
 
     def __init__(self) -> None:
         self.draining = False
+        self._deadline: float | None = None
         self._tasks: dict[asyncio.Task, str] = {}
 
     @property
@@ -76,11 +80,19 @@ class Calls:
             logger.opt(exception=error).error(f"call {name} failed: {error}")
 
     async def drain(self, timeout_s: float) -> bool:
-        """Refuse new calls and wait up to `timeout_s` for the active ones; True when none is left."""
+        """Refuse new calls and wait for the active ones; True when none is left.
+
+        The timeout runs from the first call to `drain` (a signal, then the app's shutdown, wait
+        for the same deadline, not twice as long).
+        """
         self.draining = True
+        loop = asyncio.get_running_loop()
+        if self._deadline is None:
+            self._deadline = loop.time() + timeout_s
         if self._tasks:
-            logger.info(f"draining: waiting up to {timeout_s:g} s for {len(self._tasks)} active call(s)")
-            await asyncio.wait(list(self._tasks), timeout=timeout_s)
+            remaining = max(0.0, self._deadline - loop.time())
+            logger.info(f"draining: waiting up to {remaining:.0f} s for {len(self._tasks)} active call(s)")
+            await asyncio.wait(list(self._tasks), timeout=remaining)
         return not self._tasks
 
     async def cancel_all(self) -> None:
@@ -111,6 +123,7 @@ def create_app(
     """The server for one bot definition; `app.state.frontdesk` holds its ServerState."""
     state = ServerState(source, store, Calls(), drain_timeout_s, run_call)
     webrtc = SmallWebRTCRequestHandler()
+    sessions: dict[str, dict] = {}  # /start sessions waiting for (or in) their call
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -136,18 +149,44 @@ def create_app(
         }
         return JSONResponse(body, status_code=503 if state.calls.draining else 200)
 
-    @app.post("/api/offer")
-    async def offer(request: SmallWebRTCRequest) -> dict[str, str] | None:
-        """A browser's WebRTC offer: a new call, or a renegotiation of one in progress."""
-        if state.calls.draining and not request.pc_id:
+    def refuse_when_draining() -> None:
+        if state.calls.draining:
             raise HTTPException(status_code=503, detail="the server is shutting down and takes no new calls")
+
+    @app.get("/status")
+    async def status() -> dict[str, Any]:
+        return {"status": "draining" if state.calls.draining else "ready", "transports": ["webrtc"]}
+
+    @app.post("/start")
+    async def start(request: Request) -> dict[str, str]:
+        """The prebuilt UI's first step: register a session; the call starts with its WebRTC offer."""
+        refuse_when_draining()
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        transport = body.get("transport") or "webrtc"
+        if transport != "webrtc":
+            raise HTTPException(status_code=400, detail=f"transport '{transport}' is not served here; use 'webrtc' (or /ws for Pipecat evals)")
+        session_id = str(uuid.uuid4())
+        sessions[session_id] = body.get("body") or {}
+        return {"sessionId": session_id}
+
+    @app.post("/api/offer")
+    async def offer(request: SmallWebRTCRequest, session_id: str | None = None) -> dict[str, str] | None:
+        """A browser's WebRTC offer: a new call, or a renegotiation of one in progress."""
+        if not request.pc_id:
+            refuse_when_draining()
+        call_name = session_id or str(uuid.uuid4())
 
         async def on_new_connection(connection: SmallWebRTCConnection) -> None:
             transport = SmallWebRTCTransport(
                 webrtc_connection=connection,
                 params=TransportParams(audio_in_enabled=True, audio_out_enabled=True),
             )
-            state.calls.start(state.run_call(source.current(), store, transport, transport_name="webrtc"), connection.pc_id)
+            task = state.calls.start(state.run_call(source.current(), store, transport, transport_name="webrtc"), call_name)
+            if session_id:
+                task.add_done_callback(lambda _: sessions.pop(session_id, None))
 
         return await webrtc.handle_web_request(request=request, webrtc_connection_callback=on_new_connection)
 
@@ -155,6 +194,19 @@ def create_app(
     async def ice_candidate(request: SmallWebRTCPatchRequest) -> dict[str, str]:
         await webrtc.handle_patch_request(request)
         return {"status": "success"}
+
+    @app.post("/sessions/{session_id}/api/offer")
+    async def session_offer(session_id: str, request: SmallWebRTCRequest) -> dict[str, str] | None:
+        """The offer of a session made by /start (Pipecat Cloud's route, which the prebuilt UI uses)."""
+        if session_id not in sessions:
+            raise HTTPException(status_code=404, detail="unknown or finished session")
+        return await offer(request, session_id=session_id)
+
+    @app.patch("/sessions/{session_id}/api/offer")
+    async def session_ice_candidate(session_id: str, request: SmallWebRTCPatchRequest) -> dict[str, str]:
+        if session_id not in sessions:
+            raise HTTPException(status_code=404, detail="unknown or finished session")
+        return await ice_candidate(request)
 
     @app.websocket("/ws")
     async def websocket_call(websocket: WebSocket) -> None:
@@ -169,6 +221,8 @@ def create_app(
             return
         task = state.calls.start(state.run_call(source.current(), store, transport, transport_name="eval"), f"ws-{id(websocket):x}")
         await asyncio.wait([task])
+        if websocket.client_state is WebSocketState.CONNECTED and websocket.application_state is WebSocketState.CONNECTED:
+            await websocket.close()
 
     return app
 
