@@ -140,7 +140,7 @@ def _turns(db: Path) -> list[tuple[str, str]]:
 
 
 def _answered(turns: list[tuple[str, str]]) -> bool:
-    heard = next((i for i, (role, text) in enumerate(turns) if role == "caller" and "haircut" in text.lower()), None)
+    heard = next((i for i, (role, text) in enumerate(turns) if role == "caller" and "haircut" in text.lower().replace(" ", "")), None)
     return heard is not None and any(role == "bot" for role, _ in turns[heard + 1 :])
 
 

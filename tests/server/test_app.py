@@ -198,3 +198,25 @@ def test_run_exits_1_on_a_broken_bot(bot_dir, capsys):
     bot_yaml.write_text(bot_yaml.read_text().replace("name: Shear Delight", "name: [oops"))
     assert run_main(["bot.yaml", "--port", "1"]) == 1
     assert re.match(r"bot\.yaml:\d+:\d+: ", capsys.readouterr().err)
+
+
+def test_start_registers_a_session_for_the_prebuilt_ui(server):
+    client, app, _ = server
+    assert client.get("/status").json() == {"status": "ready", "transports": ["webrtc"]}
+    session = client.post("/start", json={"transport": "webrtc", "enableDefaultIceServers": True}).json()
+    assert set(session) == {"sessionId"}  # no public STUN server: calls stay on the local network
+    assert client.post("/start", json={"transport": "daily"}).status_code == 400
+    assert client.post("/sessions/nope/api/offer", json={"sdp": "v=0", "type": "offer"}).status_code == 404
+    app.state.frontdesk.calls.draining = True
+    assert client.post("/start", json={}).status_code == 503
+
+
+async def test_shutdown_drains_then_cancels_calls(bot_dir):
+    with Store(bot_dir / "calls.db") as store:
+        app = create_app(BotSource("bot.yaml"), store, drain_timeout_s=0.2, run_call=FakeCalls())
+        calls = app.state.frontdesk.calls
+        async with app.router.lifespan_context(app):
+            stuck = calls.start(asyncio.sleep(60), "stuck")
+        assert calls.draining
+        assert stuck.cancelled()
+        assert calls.active == 0
