@@ -13,7 +13,7 @@ UV_VERSION := 0.13.8
 .PHONY: run test setup system-packages
 
 run: setup
-	$(VENV)/bin/frontdesk chat bot.yaml
+	$(VENV)/bin/frontdesk run bot.yaml
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider

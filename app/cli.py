@@ -169,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--format", choices=["mermaid", "svg"], default="mermaid")
     graph.add_argument("-o", "--output", help="file to write (default: stdout)")
     graph.set_defaults(run=cmd_graph)
+
+    from app.server.cli import add_run_command
+
+    add_run_command(commands)
     return parser
 
 

@@ -106,7 +106,7 @@ def assemble_call(
     worker = PipelineWorker(
         pipeline,
         params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),
-        enable_rtvi=False,
+        enable_rtvi=transport != "chat",  # the prebuilt client and Pipecat's evals speak RTVI
         idle_timeout_secs=None,
         conversation_id=call_id,
         observers=observers or [],

@@ -1,6 +1,6 @@
-"""`frontdesk run`: the server a browser (or Pipecat's eval harness) talks to, with hot reload."""
+"""`frontdesk run`: the server a browser (or Pipecat's eval harness) talks to, with hot reload.
 
-from app.server.app import Calls, create_app
-from app.server.reload import BotSource
-
-__all__ = ["BotSource", "Calls", "create_app"]
+    app.server.app     create_app(): routes, call tasks, draining
+    app.server.reload  BotSource: bot.yaml + flows re-read for each new call
+    app.server.cli     add_run_command(): the `run` subcommand
+"""

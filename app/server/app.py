@@ -17,12 +17,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, Protocol
 
+import uvicorn
 from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse
 from loguru import logger
-from starlette.websockets import WebSocketState
 from pipecat.transports.base_transport import BaseTransport, TransportParams
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.request_handler import (
@@ -31,6 +32,7 @@ from pipecat.transports.smallwebrtc.request_handler import (
     SmallWebRTCRequestHandler,
 )
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
+from starlette.websockets import WebSocketState
 
 from app.config.load import LoadedBot
 from app.server.reload import BotSource
@@ -165,6 +167,8 @@ def create_app(
             body = await request.json()
         except ValueError:
             body = {}
+        if not isinstance(body, dict):
+            body = {}
         transport = body.get("transport") or "webrtc"
         if transport != "webrtc":
             raise HTTPException(status_code=400, detail=f"transport '{transport}' is not served here; use 'webrtc' (or /ws for Pipecat evals)")
@@ -254,3 +258,38 @@ async def _websocket_transport(websocket: WebSocket) -> BaseTransport | None:
         return None
     params = EvalTransportParams(audio_in_enabled=True, audio_out_enabled=True, serializer=EvalSerializer())
     return EvalFastAPIWebsocketTransport(websocket, params, EvalConnectionFlags.model_validate(call_data.body))
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, except that the first Ctrl-C/SIGTERM drains calls before the server stops.
+
+    While draining, /api/offer answers 503 and /health reports "draining"; once the calls end
+    (or the timeout passes) uvicorn shuts down as usual. A second Ctrl-C stops at once.
+    """
+
+    def __init__(self, config: uvicorn.Config, calls: Calls, drain_timeout_s: float):
+        super().__init__(config)
+        self._calls = calls
+        self._drain_timeout_s = drain_timeout_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining = False
+        self._drain_task: asyncio.Task | None = None
+
+    async def serve(self, sockets=None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self._draining and self._loop is not None and not self.should_exit:
+            logger.warning("shutting down: no new calls; waiting for active calls (Ctrl-C again to stop now)")
+            self._draining = True
+            self._loop.call_soon_threadsafe(self._start_drain)
+            return
+        super().handle_exit(sig, frame)
+
+    def _start_drain(self) -> None:
+        self._drain_task = self._loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        await self._calls.drain(self._drain_timeout_s)
+        self.should_exit = True

@@ -3,53 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from pathlib import Path
-from types import FrameType
 
-import uvicorn
-from loguru import logger
-
-from app.server.app import DEFAULT_DRAIN_TIMEOUT_S, Calls
+# The server's modules (uvicorn, aiortc, Pipecat transports) load only when `run` runs, so the
+# other commands start fast.
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_INTERRUPTED = 0, 1, 130
-
-
-class DrainingServer(uvicorn.Server):
-    """uvicorn, except that the first Ctrl-C/SIGTERM drains calls before the server stops.
-
-    While draining, /api/offer answers 503 and /health reports "draining"; once the calls end
-    (or the timeout passes) uvicorn shuts down as usual. A second Ctrl-C stops at once.
-    """
-
-    def __init__(self, config: uvicorn.Config, calls: Calls, drain_timeout_s: float):
-        super().__init__(config)
-        self._calls = calls
-        self._drain_timeout_s = drain_timeout_s
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._draining = False
-        self._drain_task: asyncio.Task | None = None
-
-    async def serve(self, sockets=None) -> None:
-        self._loop = asyncio.get_running_loop()
-        await super().serve(sockets)
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if not self._draining and self._loop is not None and not self.should_exit:
-            logger.warning("shutting down: no new calls; waiting for active calls (Ctrl-C again to stop now)")
-            self._draining = True
-            self._loop.call_soon_threadsafe(self._start_drain)
-            return
-        super().handle_exit(sig, frame)
-
-    def _start_drain(self) -> None:
-        self._drain_task = self._loop.create_task(self._drain())
-
-    async def _drain(self) -> None:
-        await self._calls.drain(self._drain_timeout_s)
-        self.should_exit = True
 
 
 def _display_url(host: str, port: int) -> str:
@@ -58,13 +19,18 @@ def _display_url(host: str, port: int) -> str:
 
 
 def _log_to_stderr(verbose: bool) -> None:
+    from loguru import logger
+
     logger.remove()
     logger.add(sys.stderr, level="DEBUG" if verbose else os.environ.get("FRONTDESK_LOG_LEVEL", "INFO"))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import uvicorn
+    from loguru import logger
+
     from app.errors import ConfigError
-    from app.server.app import create_app
+    from app.server.app import DEFAULT_DRAIN_TIMEOUT_S, DrainingServer, create_app
     from app.server.reload import BotSource
     from app.store import Store
 
@@ -80,9 +46,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     port = args.port or bot.config.server.port
     db = Path(args.db) if args.db else bot.resolve(bot.config.storage.path)
     with Store(db) as store:
-        app = create_app(source, store, drain_timeout_s=args.drain_timeout)
+        drain_timeout = DEFAULT_DRAIN_TIMEOUT_S if args.drain_timeout is None else args.drain_timeout
+        app = create_app(source, store, drain_timeout_s=drain_timeout)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-        server = DrainingServer(config, app.state.frontdesk.calls, args.drain_timeout)
+        server = DrainingServer(config, app.state.frontdesk.calls, drain_timeout)
         logger.info(f"{bot.config.name} on {bot.flow.file}: open {_display_url(host, port)} (storage {db})")
         try:
             server.run()
@@ -103,7 +70,7 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> argparse.Argument
     run.add_argument("--host", help="interface to listen on (default: bot.yaml server.host, localhost)")
     run.add_argument("--port", type=int, help="port (default: bot.yaml server.port, 7860)")
     run.add_argument("--db", help="SQLite file to use instead of bot.yaml's storage.path")
-    run.add_argument("--drain-timeout", type=float, default=DEFAULT_DRAIN_TIMEOUT_S, metavar="SECONDS", help="on Ctrl-C/SIGTERM, how long to wait for active calls (default: 30)")
+    run.add_argument("--drain-timeout", type=float, metavar="SECONDS", help="on Ctrl-C/SIGTERM, how long to wait for active calls (default: 30)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
     run.set_defaults(run=cmd_run)
     return run
