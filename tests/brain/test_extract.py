@@ -138,3 +138,12 @@ def test_two_slots_of_one_type_take_values_in_order():
 def test_nothing_to_find():
     assert extract("", BOOKING, now=NOW) == {}
     assert extract("hello", [], now=NOW) == {}
+
+
+def test_an_extra_spoken_digit_is_not_silently_dropped():
+    from datetime import datetime
+
+    from app.brain.normalize import SlotSpec, extract
+
+    found = extract("5 5 5 2 2 2 3 3 3 3 3.", [SlotSpec("phone", "phone")], now=datetime(2026, 11, 23, 10), expected="phone")
+    assert found["phone"].value == "55522233333"  # refused later by the flow's ten-digit rule

@@ -56,8 +56,13 @@ def _next_is_digit(toks: tuple[Tok, ...], j: int, end: int) -> bool:
 
 
 def best_suffix(pieces: list[Piece]) -> list[Piece]:
-    """Drop leading pieces that are not part of the number ('eleven 555 222 3333' -> '555 222 3333')."""
+    """Drop leading pieces that are not part of the number ('eleven 555 222 3333' -> '555 222 3333').
+
+    A single spoken digit is never dropped: in '5 5 5 2 2 2 3 3 3 3 3' the caller (or the
+    recogniser) said one digit too many, and guessing which one would book a wrong number."""
     for k in range(len(pieces)):
+        if k > 0 and len(pieces[k - 1][2]) == 1:
+            break
         digits = "".join(p[2] for p in pieces[k:])
         if len(digits) == 10 or (len(digits) == 11 and digits[0] == "1"):
             return pieces[k:]
