@@ -16,7 +16,6 @@ from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.pipeline.runner import WorkerRunner
 from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
-from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.services.stt_service import STTService
 from pipecat.services.tts_service import TTSService
 from pipecat.transports.base_transport import BaseTransport

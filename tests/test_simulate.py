@@ -10,7 +10,6 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 
 from app.config.load import load_bot
 from app.simulate.caller import CallerTurn

@@ -253,7 +253,7 @@ class CallSession:
             self.values.pop(redo, None)
             progress.awaiting_confirm = False
             progress.asking = redo
-            return self.stay(self.render(form.specs and next(s for s in form.slots if s.name == redo).prompt))
+            return self.stay(self.render(next(s for s in form.slots if s.name == redo).prompt))
         if failure is None and not changed:
             asking = next((s for s in form.slots if s.name == progress.asking), None) or self.next_slot(form)
             if asking is None or progress.awaiting_confirm:
