@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from pipecat.frames.frames import EndFrame, TranscriptionFrame, UserStartedSpeakingFrame, UserStoppedSpeakingFrame
 from pipecat.pipeline.runner import WorkerRunner
 
 from app.config.load import LoadedBot
-from app.pipeline import assemble_call, clock_for
+from app.pipeline import ChatResult, assemble_call, clock_for
 from app.store import Store
-
-
-@dataclass
-class ChatResult:
-    transcript: list[dict[str, str]] = field(default_factory=list)
-    node: str | None = None
-    slots: dict[str, Any] = field(default_factory=dict)
-    outcome: dict[str, Any] | None = None
-    call_id: str = ""
-    counters: dict[str, int] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"transcript": self.transcript, "node": self.node, "slots": self.slots, "outcome": self.outcome}
 
 
 async def run_chat(
@@ -82,10 +67,4 @@ async def run_chat(
         if not call.transcript.ended:
             await call.worker.queue_frame(EndFrame())
         await asyncio.wait_for(running, timeout=30)
-    session = call.session
-    result.node = call.flow_manager.current_node
-    result.slots = session.slots_json()
-    result.outcome = session.outcome
-    result.counters = dict(session.counters)
-    store.end_call(session.call_id, ended_at=clock(), final_node=result.node, outcome=result.outcome, metrics=result.counters)
-    return result
+    return call.finish(result, clock)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from loguru import logger
@@ -62,6 +63,19 @@ def flow_handlers(bot: LoadedBot, session: CallSession) -> list:
 
 
 @dataclass
+class ChatResult:
+    transcript: list[dict[str, str]] = field(default_factory=list)
+    node: str | None = None
+    slots: dict[str, Any] = field(default_factory=dict)
+    outcome: dict[str, Any] | None = None
+    call_id: str = ""
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"transcript": self.transcript, "node": self.node, "slots": self.slots, "outcome": self.outcome}
+
+
+@dataclass
 class CallAssembly:
     """Everything one call is made of; `start()` after the pipeline is running."""
 
@@ -74,7 +88,16 @@ class CallAssembly:
     worker: PipelineWorker
     flow: PipecatFlow
     flow_manager: FlowManager
-    extra: dict = field(default_factory=dict)
+
+    def finish(self, result: ChatResult, clock: Callable[[], datetime]) -> ChatResult:
+        """Fill in how the call ended and close its record in the store."""
+        session = self.session
+        result.node = self.flow_manager.current_node
+        result.slots = session.slots_json()
+        result.outcome = session.outcome
+        result.counters = dict(session.counters)
+        session.store.end_call(session.call_id, ended_at=clock(), final_node=result.node, outcome=result.outcome, metrics=result.counters)
+        return result
 
     async def start(self) -> None:
         self.session.flow_manager = self.flow_manager

@@ -23,10 +23,9 @@ from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy, VADUser
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-from app.chat import ChatResult
 from app.config.bot import BotConfig
 from app.config.load import LoadedBot
-from app.pipeline import CallAssembly, assemble_call, clock_for
+from app.pipeline import CallAssembly, ChatResult, assemble_call, clock_for
 from app.providers.speech import build_stt, build_tts
 from app.store import Store
 from processors.flow_turn import FlowAwareTurnStop
@@ -103,10 +102,5 @@ async def run_voice_call(
         await call.worker.cancel()
         raise
     finally:
-        session = call.session
-        result.node = call.flow_manager.current_node
-        result.slots = session.slots_json()
-        result.outcome = session.outcome
-        result.counters = dict(session.counters)
-        store.end_call(session.call_id, ended_at=clock(), final_node=result.node, outcome=result.outcome, metrics=result.counters)
+        call.finish(result, clock)
     return result

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
 from typing import Any
 
 from app.brain.normalize import classify_yes_no, extract, parse_order
+from app.brain.speech import json_value
 from app.flows.session import CallSession, FormProgress
 
 _WORD = re.compile(r"[a-z0-9']+")
@@ -63,15 +63,10 @@ def best_phrase(words: list[str], options: list[tuple[str, tuple[str, ...]]]) ->
 
 
 def canonical(value: Any) -> str:
+    """A value as a function argument: its JSON form, and yes/no for booleans."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="minutes")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, time):
-        return value.strftime("%H:%M")
-    return str(value)
+    return str(json_value(value))
 
 
 def decide(session: CallSession, utterance: str) -> Decision:
@@ -166,11 +161,11 @@ def _intents(session: CallSession, node: str, words: list[str]) -> Decision | No
 
 
 def _no_match(session: CallSession, node: str, utterance: str) -> Decision:
-    session.counters["no_match"] += 1 if node not in session.flow.forms and node not in session.flow.menus else 0
     if node in session.flow.forms:
         return Call(session.flow.forms[node].fill_fn, {"not_understood": utterance})
     if node in session.flow.menus:
         return Call(session.flow.menus[node].update_fn, {"request": utterance})
+    session.counters["no_match"] += 1  # forms and menus count their own misses
     return Say(session.speak("Sorry, I didn't catch that.", _entry_text(session, node)))
 
 

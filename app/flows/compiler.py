@@ -246,8 +246,6 @@ class _Compiler:
             functions += self.form(name, node.form, messages)
         if node.menu:
             functions += self.menu(name, node.menu, messages)
-        elif self.has_menu and node.form:
-            pass  # the cart stays editable from forms: see `form`
         closing = node.end or node.transfer
         if closing:
             say = closing.say if not isinstance(closing, bool) else None

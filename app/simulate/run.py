@@ -78,22 +78,26 @@ class Simulation:
         self.line = Line(sample_rate=RATE, noise_rms=noise_rms(noise_db))
         self.played: list[Played] = []
         self.timeline = Timeline()
-        self.transport = SimulatedTransport(self.line, self.played.append)
+        self.transport = SimulatedTransport(self.line, self._heard)
         self.started = asyncio.Event()
         self.call: CallAssembly | None = None
 
     # --- what the caller hears ------------------------------------------------------------------
 
+    def _heard(self, chunk: Played) -> None:
+        chunk.audible = _rms(chunk.audio) > SILENT_RMS
+        self.played.append(chunk)
+
     def audible_since(self, since: float) -> float | None:
         for chunk in self.played:
-            if chunk.at >= since and _rms(chunk.audio) > SILENT_RMS:
+            if chunk.at >= since and chunk.audible:
                 return chunk.at
         return None
 
     def last_audible_end(self) -> float:
         for chunk in reversed(self.played):
-            if _rms(chunk.audio) > SILENT_RMS:
-                return chunk.at + len(chunk.audio) / 2 / chunk.sample_rate
+            if chunk.audible:
+                return chunk.end
         return 0.0
 
     async def bot_finished(self, since: float, call: asyncio.Task, timeout_s: float = 30.0) -> None:
@@ -172,7 +176,7 @@ class Simulation:
     def _bot_stop_after(self, caller_start: float) -> float | None:
         """How long after the caller started talking the bot's audio stopped."""
         speech_start = caller_start + 0.2  # leading silence of the clip
-        during = [c for c in self.played if c.at >= speech_start and _rms(c.audio) > SILENT_RMS]
+        during = [c for c in self.played if c.at >= speech_start and c.audible]
         if not during:
             return 0.0
         # the first gap of more than 150 ms in the bot's audio after the caller started
@@ -180,7 +184,7 @@ class Simulation:
         for chunk in during:
             if chunk.at - last_end > 0.15:
                 break
-            last_end = chunk.at + len(chunk.audio) / 2 / chunk.sample_rate
+            last_end = chunk.end
         return round((last_end - speech_start) * 1000, 1)
 
     def _latency(self, ended: float) -> dict[str, float | None]:
@@ -203,7 +207,7 @@ class Simulation:
         _write(directory / "caller.wav", b"".join(data for _, data in self.line.recorded), RATE)
         if self.played:
             rate = self.played[0].sample_rate
-            end = max(c.at + len(c.audio) / 2 / rate for c in self.played)
+            end = max(c.end for c in self.played)
             track = np.zeros(int((end - t0) * rate) + 1, dtype=np.int16)
             for chunk in self.played:
                 samples = np.frombuffer(chunk.audio, dtype=np.int16)

@@ -22,6 +22,11 @@ class Played:
     at: float  # monotonic time the chunk started playing
     audio: bytes
     sample_rate: int
+    audible: bool = False  # louder than silence (set once, when it plays)
+
+    @property
+    def end(self) -> float:
+        return self.at + len(self.audio) / 2 / self.sample_rate
 
 
 @dataclass

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,16 +14,7 @@ from app.server.app import Calls, create_app
 from app.server.cli import main as run_main
 from app.server.reload import BotSource
 from app.store import Store
-from tests.conftest import ROOT
 from tests.server.test_reload import bump_mtime
-
-
-@pytest.fixture
-def bot_dir(tmp_path, monkeypatch) -> Path:
-    shutil.copy(ROOT / "bot.yaml", tmp_path / "bot.yaml")
-    shutil.copytree(ROOT / "flows", tmp_path / "flows")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 class FakeCalls:

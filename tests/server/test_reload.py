@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from app.errors import ConfigError
 from app.server.reload import BotSource
-from tests.conftest import ROOT
 
 GREETING = "Thanks for calling Shear Delight. Would you like to book, reschedule or cancel an appointment?"
 
 
-@pytest.fixture
-def bot_dir(tmp_path, monkeypatch) -> Path:
-    """A copy of the repository's bot.yaml and flows, in a working directory of its own."""
-    shutil.copy(ROOT / "bot.yaml", tmp_path / "bot.yaml")
-    shutil.copytree(ROOT / "flows", tmp_path / "flows")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def edit(path: Path, old: str, new: str) -> None:
