@@ -32,6 +32,33 @@ from processors.flow_turn import FlowAwareTurnStop
 from processors.transcript import CallerTranscript
 
 
+def spoken_lines(bot: LoadedBot) -> list[str]:
+    """Lines the bot says word for word: the flow's fixed prompts and the FAQ answers."""
+    return bot.flow.fixed_lines + [faq.answer for faq in bot.config.faq]
+
+
+async def warm_up(bot: LoadedBot) -> None:
+    """Load the embedded models and synthesize the bot's fixed lines before calls need them.
+
+    Off the event loop; safe to run in the background while calls are served (the models and the
+    phrase cache are shared, process-wide)."""
+    from app.config.bot import PiperTTS, WhisperSTT
+    from app.providers.piper import prewarm
+    from app.providers.speech import piper_voice_dir, whisper_model_dir
+    from app.providers.whisper import shared_whisper_model
+
+    for stt in bot.config.stt:
+        if isinstance(stt, WhisperSTT) and stt.model == "tiny.en":
+            await asyncio.to_thread(shared_whisper_model, whisper_model_dir(), stt.compute_type)
+            break
+    for tts in bot.config.tts:
+        if isinstance(tts, PiperTTS) and tts.cache:
+            model = piper_voice_dir() / f"{tts.voice}.onnx"
+            if model.exists():
+                await prewarm(model, spoken_lines(bot))
+            break
+
+
 def voice_user_params(config: BotConfig, expects_more: Callable[[str], bool] = lambda text: False) -> LLMUserAggregatorParams:
     """VAD, turn start/stop and barge-in, from bot.yaml's `turn:`. With the `silence` detector the
     flow holds the turn open while the caller is mid-value (`expects_more`)."""
@@ -73,10 +100,11 @@ async def run_voice_call(
         result.transcript.append({"role": "caller", "text": text})
         store.add_turn(call.session.call_id, "caller", text, clock())
 
+    tts = tts or build_tts(bot.config)
     call = assemble_call(
         bot, store, clock=clock, transport=transport_name,
         inputs=[transport.input(), stt or build_stt(bot.config, bot.flow.vocabulary), CallerTranscript(on_line=caller_line)],
-        outputs=[tts or build_tts(bot.config), transport.output()],
+        outputs=[tts, transport.output()],
         user_params=voice_user_params(bot.config, lambda text: bool(holder) and holder[0].session.expects_more(text)), on_bot_line=bot_line, observers=observers,
     )  # fmt: skip
     holder.append(call)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import resource
 import statistics
 import sys
@@ -36,18 +37,26 @@ CALLS = {
     ],
     "flows/ordering.yaml": [
         ["two large pepperoni pizzas and a coke", "a garlic bread", "that's all", "I'll pick it up", "my name is Ann Lee", "five five five three two one seven six five four", "yes"],
+        ["one medium margherita and a sprite", "no that's it", "pickup", "Bob Stone", "five five five eight six seven five three zero nine", "yes"],
     ],
 }
+# Each variant adds one idea to the one before, so the difference is what that idea buys.
 VARIANTS = {
-    "default": "turn:\n  detector: silence\n  silence_timeout_s: 0.4\n",
-    "fast_silence": "turn:\n  detector: silence\n  silence_timeout_s: 0.15\n",
+    "baseline": dict(early_start_s=0, cache="false", silence=0.4),
+    "early_stt": dict(early_start_s=0.08, cache="false", silence=0.4),
+    "early_stt_cache": dict(early_start_s=0.08, cache="true", silence=0.4),
+    "shipped": dict(early_start_s=0.08, cache="true", silence=0.25),
 }
 
 
 def bot_file(directory: Path, flow: str, variant: str) -> Path:
+    v = VARIANTS[variant]
     text = (ROOT / "bot.yaml").read_text().replace("flow: flows/scheduling.yaml", f"flow: {ROOT / flow}")
+    text = text.replace("  - provider: whisper\n", f"  - provider: whisper\n    early_start_s: {v['early_start_s']}\n")
+    text = text.replace("  - provider: piper\n", f"  - provider: piper\n    cache: {v['cache']}\n")
+    text = re.sub(r"(?ms)^turn:\n(  .*?\n)*", "", text)
     path = directory / f"{variant}-{Path(flow).stem}.yaml"
-    path.write_text(text + "\n" + VARIANTS[variant])
+    path.write_text(text + f"\nturn:\n  detector: silence\n  silence_timeout_s: {v['silence']}\n")
     return path
 
 
@@ -78,7 +87,7 @@ async def run_variant(variant: str, workdir: Path) -> dict:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", default="default,fast_silence")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", default=str(ROOT / "bench/results/voice_latency.json"))
     args = parser.parse_args()
     report = {}

@@ -63,6 +63,7 @@ class WhisperSTT(Strict):
     provider: Literal["whisper"]
     model: str = "tiny.en"
     compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
+    early_start_s: float = Field(0.08, ge=0.0, le=1.0, description="start transcribing after this much closing silence (0 = at the VAD stop)")
 
 
 class DeepgramSTT(Strict):
@@ -78,6 +79,7 @@ class DeepgramSTT(Strict):
 class PiperTTS(Strict):
     provider: Literal["piper"]
     voice: str = "en_US-joe-medium"
+    cache: bool = Field(True, description="keep and reuse the audio of sentences already spoken")
 
 
 class CartesiaTTS(Strict):

@@ -19,6 +19,7 @@ from datetime import time
 from typing import Literal
 
 from pipecat.flows import FlowConfig
+from pydantic import BaseModel
 
 from app.brain.normalize import Catalog as CatalogSpec
 from app.brain.normalize import SlotSpec
@@ -119,12 +120,42 @@ class CompiledFlow:
             words += list(catalog.items) + list(catalog.sizes) + list(catalog.extras)
         return list(dict.fromkeys(words))
 
+    @property
+    def fixed_lines(self) -> list[str]:
+        """What the bot may say word for word (no `{slot}` in it): prompts, reprompts, node lines."""
+        found: list[str] = []
+
+        def walk(value) -> None:
+            if isinstance(value, str):
+                return
+            if isinstance(value, BaseModel):
+                for name in type(value).model_fields:
+                    item = getattr(value, name)
+                    if name in _SPOKEN and isinstance(item, str):
+                        found.append(item)
+                    elif name in _SPOKEN and isinstance(item, list):
+                        found.extend(x for x in item if isinstance(x, str))
+                    else:
+                        walk(item)
+            elif isinstance(value, dict):
+                for item in value.values():
+                    walk(item)
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    walk(item)
+
+        walk(self.flow)
+        return [line for line in dict.fromkeys(found) if "{" not in line]
+
     def speech_on_entry(self, node: str) -> str | None:
         model = self.flow.nodes[node]
         closing = model.end if model.end else model.transfer
         if not isinstance(closing, bool) and closing.say:
             return " ".join(filter(None, [model.say, closing.say]))
         return model.say
+
+
+_SPOKEN = {"say", "prompt", "reprompt", "anything_else", "empty"}
 
 
 def slot_spec(slot: Slot, flow: Flow) -> SlotSpec:

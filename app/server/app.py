@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -53,6 +53,12 @@ async def _run_voice_call(bot: LoadedBot, store: Store, transport: BaseTransport
     from app.voice import run_voice_call  # the speech stack is heavy: import it on the first call
 
     return await run_voice_call(bot, store, transport, transport_name=transport_name)
+
+
+async def _warm_up(bot: LoadedBot) -> None:
+    from app.voice import warm_up
+
+    await warm_up(bot)
 
 
 class Calls:
@@ -121,6 +127,7 @@ def create_app(
     *,
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
     run_call: CallRunner = _run_voice_call,
+    warm_up: Callable[[LoadedBot], Awaitable[None]] | None = _warm_up,
 ) -> FastAPI:
     """The server for one bot definition; `app.state.frontdesk` holds its ServerState."""
     state = ServerState(source, store, Calls(), drain_timeout_s, run_call)
@@ -129,7 +136,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Models and the bot's fixed lines load in the background: the first call need not wait.
+        warming = asyncio.create_task(warm_up(source.current())) if warm_up else None
         yield
+        if warming is not None and not warming.done():
+            warming.cancel()
         if not await state.calls.drain(state.drain_timeout_s):
             await state.calls.cancel_all()
         await webrtc.close()

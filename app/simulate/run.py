@@ -26,7 +26,7 @@ from app.pipeline import CallAssembly
 from app.simulate.caller import RATE, CallerTurn, noise_rms, read_wav, synthesize
 from app.simulate.transport import Line, Played, SimulatedTransport
 from app.store import Store
-from app.voice import run_voice_call
+from app.voice import run_voice_call, warm_up
 
 SILENT_RMS = 200  # int16 RMS below which a played chunk counts as silence
 IDLE_S = 0.8  # the bot has finished when nothing audible played for this long
@@ -231,6 +231,7 @@ def _write(path: Path, data: bytes, rate: int) -> None:
 
 
 async def simulate(bot: LoadedBot, store: Store, turns: list[CallerTurn], *, now: datetime | None = None, voice: str = "piper", noise_db: float | None = None, record: Path | None = None) -> SimulationResult:
+    await warm_up(bot)  # as a running server would be: models loaded, fixed lines synthesized
     simulation = Simulation(bot, store, now=now, voice=voice, noise_db=noise_db)
     result = await simulation.run(turns)
     if record is not None:

@@ -104,3 +104,11 @@ def test_check_command_exit_status_and_output(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "app.cli", "check"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert Path(ROOT / "bot.yaml").exists()
+
+
+def test_fixed_lines_are_the_flows_word_for_word_prompts():
+    lines = load_flow(ROOT / "flows/scheduling.yaml", Diagnostics()).fixed_lines
+    assert "What day would you like to come in?" in lines  # a slot prompt
+    assert "Thanks for calling Shear Delight. Goodbye!" in lines  # a node's say
+    assert all("{" not in line for line in lines)  # templated lines are spoken with values in them
+    assert len(lines) == len(set(lines))

@@ -35,7 +35,7 @@ class FakeCalls:
 def server(bot_dir):
     store = Store(bot_dir / "calls.db")
     calls = FakeCalls()
-    app = create_app(BotSource("bot.yaml"), store, drain_timeout_s=1.0, run_call=calls)
+    app = create_app(BotSource("bot.yaml"), store, drain_timeout_s=1.0, run_call=calls, warm_up=None)
     with TestClient(app) as client:
         yield client, app, calls
     store.close()
@@ -134,7 +134,7 @@ async def test_webrtc_offer_starts_a_call_with_the_current_bot(bot_dir):
     hold = asyncio.Event()
     calls = FakeCalls(hold)
     with Store(bot_dir / "calls.db") as store:
-        app = create_app(BotSource("bot.yaml"), store, run_call=calls)
+        app = create_app(BotSource("bot.yaml"), store, run_call=calls, warm_up=None)
         state = app.state.frontdesk
         browser = RTCPeerConnection()
         try:
@@ -202,7 +202,7 @@ def test_start_registers_a_session_for_the_prebuilt_ui(server):
 
 async def test_shutdown_drains_then_cancels_calls(bot_dir):
     with Store(bot_dir / "calls.db") as store:
-        app = create_app(BotSource("bot.yaml"), store, drain_timeout_s=0.2, run_call=FakeCalls())
+        app = create_app(BotSource("bot.yaml"), store, drain_timeout_s=0.2, run_call=FakeCalls(), warm_up=None)
         calls = app.state.frontdesk.calls
         async with app.router.lifespan_context(app):
             stuck = calls.start(asyncio.sleep(60), "stuck")

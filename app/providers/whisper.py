@@ -1,0 +1,147 @@
+"""Embedded Whisper: Pipecat's WhisperSTTService with one model per process and an early start.
+
+Two things the stock service does not do:
+
+- **One model per process.** The stock service loads its CTranslate2 model in every call's
+  constructor (~0.3 s of blocking work and ~100 MB each). Calls here share one loaded model per
+  (directory, compute type); CTranslate2 models are safe to call from several threads.
+- **Transcribing during the end-of-speech silence.** A segmented STT starts only when the VAD
+  reports the stop, `vad_stop_secs` after the caller went quiet. Whisper's cost is fixed (its
+  encoder always reads a 30 s window, ~0.25 s of the ~0.37 s here), so the only way to get the
+  transcript sooner is to start sooner: after `early_start_s` of quiet audio the segment so far is
+  transcribed speculatively. If the VAD then confirms the stop and nothing louder than the quiet
+  level arrived in between, that transcript is used; if the caller speaks again, it is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+import numpy as np
+from loguru import logger
+from pipecat.frames.frames import ErrorFrame, Frame, InputAudioRawFrame, TranscriptionFrame, VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
+from pipecat.processors.frame_processor import FrameDirection
+from pipecat.services.whisper.stt import WhisperSTTService
+from pipecat.utils.time import time_now_iso8601
+
+_models: dict[tuple[str, str], object] = {}
+_models_lock = threading.Lock()
+
+
+def shared_whisper_model(path: str | Path, compute_type: str = "int8"):
+    """The process-wide faster-whisper model for `path` (loaded on first use)."""
+    from faster_whisper import WhisperModel
+
+    key = (str(path), compute_type)
+    with _models_lock:
+        if key not in _models:
+            logger.debug(f"loading Whisper model {path} ({compute_type})")
+            _models[key] = WhisperModel(str(path), device="cpu", compute_type=compute_type)
+        return _models[key]
+
+
+def rms(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm, dtype=np.int16)
+    return float(np.sqrt(np.mean(samples.astype(np.float32) ** 2))) if samples.size else 0.0
+
+
+class _Early:
+    """A speculative transcription started before the VAD confirmed the end of speech."""
+
+    def __init__(self, task: asyncio.Future, size: int):
+        self.task = task
+        self.size = size  # bytes of the segment it covers
+
+    def __len__(self) -> int:  # the segment queue tests truthiness
+        return self.size
+
+
+class EmbeddedWhisperSTT(WhisperSTTService):
+    """WhisperSTTService on a shared model, starting to transcribe during the closing silence.
+
+    `early_start_s=0` turns the early start off (the stock behaviour). Quiet means below
+    `quiet_ratio` of the loudest 20 ms of this segment (and below an absolute floor of speech).
+    """
+
+    def __init__(self, *, early_start_s: float = 0.08, quiet_ratio: float = 0.06, **kwargs):
+        super().__init__(**kwargs)
+        self._early_start_s = early_start_s
+        self._quiet_ratio = quiet_ratio
+        self._peak = 0.0
+        self._quiet_s = 0.0
+        self._early: _Early | None = None
+        self.early_used = 0  # transcripts that came from an early start (for logs and tests)
+        self.early_dropped = 0
+
+    def _load(self):
+        self._model = shared_whisper_model(self._settings.model, self._compute_type)
+        if unsupported := self._unsupported_language():
+            raise ValueError(unsupported)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            self._drop_early()
+            self._peak = 0.0
+            self._quiet_s = 0.0
+        await super().process_frame(frame, direction)
+
+    async def process_audio_frame(self, frame: InputAudioRawFrame, direction: FrameDirection):
+        await super().process_audio_frame(frame, direction)
+        if not self._user_speaking or self._early_start_s <= 0:
+            return
+        level = rms(frame.audio)
+        if level > max(self._peak * self._quiet_ratio, 60.0):
+            self._peak = max(self._peak, level)
+            self._quiet_s = 0.0
+            self._drop_early()
+            return
+        self._quiet_s += len(frame.audio) / 2 / frame.sample_rate
+        if self._early is None and self._peak > 0 and self._quiet_s >= self._early_start_s:
+            pcm = bytes(self._audio_buffer) + self._trailing_silence()
+            self._early = _Early(asyncio.ensure_future(asyncio.to_thread(self._transcribe, pcm)), len(pcm))
+
+    def _drop_early(self) -> None:
+        if self._early is not None:
+            self.early_dropped += 1
+            self._early = None  # its thread finishes on its own; the result is ignored
+
+    async def _handle_user_stopped_speaking(self, frame: VADUserStoppedSpeakingFrame):
+        early, self._early = self._early, None
+        if early is None or not self.is_usable:
+            await super()._handle_user_stopped_speaking(frame)
+            return
+        self._user_speaking = False
+        self._audio_buffer.clear()
+        self._record_stt_audio_usage(bytes(early.size))
+        await self.emit_stt_usage_metrics()
+        await self._segment_queue.put(early)
+
+    def _transcribe(self, pcm: bytes) -> str:
+        audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        segments, _ = self._model.transcribe(
+            audio,
+            language=self._settings.language,
+            hotwords=self._settings.hotwords,
+            initial_prompt=self._settings.initial_prompt,
+        )
+        threshold = self._settings.no_speech_prob
+        return " ".join(s.text.strip() for s in segments if threshold is None or s.no_speech_prob < threshold).strip()
+
+    async def run_stt(self, audio: bytes | _Early) -> AsyncGenerator[Frame, None]:
+        if not self._model:
+            yield ErrorFrame("Whisper model not available")
+            return
+        await self.start_processing_metrics()
+        if isinstance(audio, _Early):
+            self.early_used += 1
+            text = await audio.task
+        else:
+            text = await asyncio.to_thread(self._transcribe, audio)
+        await self.stop_processing_metrics()
+        if text:
+            await self._handle_transcription(text, True, self._settings.language)
+            logger.debug(f"Transcription: [{text}]")
+            yield TranscriptionFrame(text, self._user_id, time_now_iso8601(), self._settings.language)

@@ -1,0 +1,64 @@
+"""Embedded Whisper: one model per process; transcription starts during the closing silence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pipecat.frames.frames import InputAudioRawFrame, TranscriptionFrame, VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
+from pipecat.tests.utils import run_test
+
+from app.providers.speech import whisper_model_dir
+from app.providers.whisper import EmbeddedWhisperSTT
+from app.simulate.caller import synthesize
+
+RATE = 16000
+CHUNK = 320  # 20 ms
+
+
+def stt(**kwargs) -> EmbeddedWhisperSTT:
+    return EmbeddedWhisperSTT(device="cpu", compute_type="int8", settings=EmbeddedWhisperSTT.Settings(model=str(whisper_model_dir())), **kwargs)
+
+
+def chunks(samples: np.ndarray) -> list[InputAudioRawFrame]:
+    data = samples.astype(np.int16).tobytes()
+    return [InputAudioRawFrame(data[i : i + CHUNK * 2], sample_rate=RATE, num_channels=1) for i in range(0, len(data), CHUNK * 2)]
+
+
+def quiet(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * RATE), dtype=np.int16)
+
+
+async def transcribe(service: EmbeddedWhisperSTT, *parts: np.ndarray) -> list[str]:
+    frames = [VADUserStartedSpeakingFrame()]
+    for part in parts:
+        frames += chunks(part)
+    frames.append(VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    down, _ = await run_test(service, frames_to_send=frames)
+    return [f.text for f in down if isinstance(f, TranscriptionFrame)]
+
+
+def test_calls_share_one_model():
+    assert stt()._model is stt()._model
+
+
+async def test_starts_transcribing_in_the_closing_silence():
+    service = stt(early_start_s=0.08)
+    texts = await transcribe(service, synthesize("a haircut please"), quiet(0.2))
+    assert service.early_used == 1
+    assert "haircut" in " ".join(texts).lower()
+
+
+async def test_speech_after_the_early_start_drops_it_and_keeps_every_word():
+    service = stt(early_start_s=0.08)
+    texts = await transcribe(service, synthesize("a haircut"), quiet(0.15), synthesize("on Wednesday"), quiet(0.2))
+    assert service.early_dropped >= 1
+    heard = " ".join(texts).lower()
+    assert "haircut" in heard and "wednesday" in heard
+
+
+@pytest.mark.parametrize("early_start_s", [0.0])
+async def test_early_start_off_is_the_stock_behaviour(early_start_s):
+    service = stt(early_start_s=early_start_s)
+    texts = await transcribe(service, synthesize("yes"), quiet(0.2))
+    assert service.early_used == 0 and service.early_dropped == 0
+    assert "yes" in " ".join(texts).lower()
