@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from loguru import logger
 from pipecat.flows import Flow as PipecatFlow
 from pipecat.flows import FlowManager
+from pipecat.pipeline.llm_switcher import LLMSwitcher
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -31,12 +32,14 @@ from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.services.llm_service import LLMService
 from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 
+from app.brain.service import LocalBrainService
 from app.config.load import LoadedBot
 from app.flows.checks import resolve_function
 from app.flows.session import CallSession
 from app.providers.brain import build_brain
 from app.store import Store
 from processors.transcript import BotTranscript
+from processors.turn_router import TurnRouter
 
 
 def clock_for(bot: LoadedBot, now: datetime | None) -> Callable[[], datetime]:
@@ -81,7 +84,7 @@ class CallAssembly:
 
     bot: LoadedBot
     session: CallSession
-    brain: LLMService
+    brain: LLMService | LLMSwitcher
     context: LLMContext
     aggregators: LLMContextAggregatorPair
     transcript: BotTranscript
@@ -105,6 +108,19 @@ class CallAssembly:
         await self.flow_manager.initialize(self.flow.initial_node)
 
 
+def brain_slot(bot: LoadedBot, session: CallSession) -> tuple[LLMService | LLMSwitcher, list[FrameProcessor]]:
+    """The brain and the processors that stand in its place in the pipeline.
+
+    With an LLM configured and routing on: `TurnRouter -> LLMSwitcher([llm, local brain])`, so
+    simple turns never pay for an LLM round trip. With the local brain alone, just that."""
+    brain = build_brain(bot.config, session)
+    if isinstance(brain, LocalBrainService) or bot.config.routing == "off":
+        return brain, [brain]
+    fast = LocalBrainService(session)
+    switcher = LLMSwitcher(llms=[brain, fast])
+    return switcher, [TurnRouter(session, llm=brain, fast=fast, mode=bot.config.routing), switcher]
+
+
 def assemble_call(
     bot: LoadedBot,
     store: Store,
@@ -120,12 +136,12 @@ def assemble_call(
 ) -> CallAssembly:
     call_id = call_id or uuid.uuid4().hex
     session = CallSession(bot, store, call_id=call_id, clock=clock)
-    brain = build_brain(bot.config, session)
+    brain, brain_stages = brain_slot(bot, session)
     context = LLMContext()
     params = user_params or LLMUserAggregatorParams(user_turn_strategies=ExternalUserTurnStrategies())
     aggregators = LLMContextAggregatorPair(context, user_params=params)
     transcript = BotTranscript(on_line=on_bot_line)
-    pipeline = Pipeline([*inputs, aggregators.user(), brain, transcript, *outputs, aggregators.assistant()])
+    pipeline = Pipeline([*inputs, aggregators.user(), *brain_stages, transcript, *outputs, aggregators.assistant()])
     worker = PipelineWorker(
         pipeline,
         params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),

@@ -146,6 +146,9 @@ class BotConfig(Strict):
     stt: list[STTProvider] = Field(default_factory=lambda: [WhisperSTT(provider="whisper")], min_length=1)
     tts: list[TTSProvider] = Field(default_factory=lambda: [PiperTTS(provider="piper")], min_length=1)
     turn: Turn = Turn()
+    routing: Literal["off", "conservative", "aggressive"] = Field(
+        "conservative", description="which caller turns the local brain answers instead of the LLM (see README)"
+    )
     storage: Storage = Storage()
     server: Server = Server()
     telephony: Telephony = Telephony()

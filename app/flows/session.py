@@ -100,6 +100,11 @@ class CallSession:
         if self.flow_manager is not None:
             self.flow_manager.state.update(self.template_values())
 
+    @property
+    def entered(self) -> bool:
+        """Whether the brain has taken up the current node (its form progress is current)."""
+        return self.node is not None and self.node == self._entered
+
     def enter_if_new(self) -> None:
         node = self.node
         if node is None or node == self._entered:

@@ -1,0 +1,106 @@
+"""Which brain answers a caller turn: the local fast path, or the tool-calling LLM.
+
+A pure reading of the turn against the call's state (nothing in the session changes): the same
+recognizers the local brain uses (typed slot extraction, yes/no, the order parser, intent phrases,
+the FAQ, greetings), asked only "would the local brain answer this with confidence?".
+
+Modes (bot.yaml `routing:`):
+- `off`: every turn goes to the configured LLM;
+- `conservative`: only turns that are plainly simple: a value for the slot being asked, a bare
+  yes/no to a read-back, a global intent ("repeat that", "a person please"), an FAQ, greetings,
+  thanks, goodbye, silence;
+- `aggressive`: every turn the local brain recognizes (orders, intents, slot values given out of
+  order, corrections); only what it cannot place goes to the LLM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from app.brain.normalize import classify_yes_no, extract, parse_order
+from app.brain.understand import DONE_PHRASES, GREETINGS, THANKS, _global, best_phrase, faq, phrase_score, tokens
+from app.flows.session import CallSession, FormProgress
+
+Mode = Literal["off", "conservative", "aggressive"]
+SHORT = 8  # words: a longer turn usually says more than one simple thing
+
+
+@dataclass(frozen=True)
+class Route:
+    fast: bool
+    reason: str
+
+    @property
+    def path(self) -> str:
+        return "fast" if self.fast else "llm"
+
+
+def route(session: CallSession, utterance: str, mode: Mode) -> Route:
+    """Classify one final caller turn; never changes the session."""
+    if mode == "off":
+        return Route(False, "routing off")
+    words = tokens(utterance)
+    aggressive = mode == "aggressive"
+    if not words:
+        return Route(True, "nothing heard")
+    if _global(session, words, ("human", "start_over", "repeat")):
+        return Route(True, "global intent")
+    node = session.node or ""
+    found = None
+    if node in session.flow.forms:
+        found = _form(session, node, utterance, words, aggressive)
+    elif node in session.flow.menus:
+        found = _menu(session, node, utterance, words, aggressive)
+    else:
+        options = [(i.function, i.examples) for i in session.flow.intents if i.node == node]
+        if best_phrase(words, options) and (aggressive or len(words) <= SHORT):
+            found = Route(True, "intent phrase")
+    if found is not None:
+        return found
+    if _global(session, words, ("goodbye",)):
+        return Route(True, "goodbye")
+    if faq(session, words):
+        return Route(True, "faq")
+    if words[0] in GREETINGS and len(words) <= 3:
+        return Route(True, "greeting")
+    if any(phrase_score(words, t) for t in THANKS) and len(words) <= 4:
+        return Route(True, "thanks")
+    return Route(False, "no confident local answer")
+
+
+def _progress(session: CallSession, node: str) -> FormProgress:
+    # A node the flow has just moved to starts afresh when the brain takes it up.
+    return session.progress.get(node, FormProgress()) if session.entered else FormProgress()
+
+
+def _form(session: CallSession, node: str, utterance: str, words: list[str], aggressive: bool) -> Route | None:
+    form = session.flow.forms[node]
+    progress = _progress(session, node)
+    specs = [form.specs[s.name] for s in form.slots if session.active(form, s)]
+    if progress.awaiting_confirm:
+        values = extract(utterance, specs, now=session.clock(), expected=None)
+        if values:
+            return Route(True, "correction at read-back") if aggressive else None
+        if classify_yes_no(utterance) is not None and (aggressive or len(words) <= 4):
+            return Route(True, "yes/no to read-back")
+        return None
+    values = extract(utterance, specs, now=session.clock(), expected=progress.asking)
+    if not values:
+        return None
+    if progress.asking in values and len(words) <= SHORT:
+        return Route(True, f"value for '{progress.asking}'")
+    return Route(True, "slot values") if aggressive else None
+
+
+def _menu(session: CallSession, node: str, utterance: str, words: list[str], aggressive: bool) -> Route | None:
+    menu = session.flow.menus[node]
+    if parse_order(utterance, menu.catalog):
+        return Route(True, "order items") if aggressive or len(words) <= SHORT else None
+    if any(phrase_score(words, p) for p in DONE_PHRASES) and len(words) <= 4:
+        return Route(True, "order finished")
+    cart = session.cart
+    if cart is not None and cart.needs_size() is not None:
+        if any(phrase_score(words, s) for size, syn in menu.catalog.sizes.items() for s in (size, *syn)):
+            return Route(True, "size for the last item")
+    return None

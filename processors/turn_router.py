@@ -1,0 +1,76 @@
+"""The turn router: simple caller turns take the local fast path, the rest go to the LLM.
+
+A thin layer on Pipecat's `LLMSwitcher` (manual strategy): the brain slot of the pipeline is
+`LLMSwitcher([llm, local brain])`, and this processor, just before it, reads each context the user
+aggregator sends. For a caller turn it asks `app.brain.route.route` (pure, ~0.1 ms) and, when the
+answer differs from the active service, pushes a `ManuallySwitchServiceFrame` ahead of the
+context. Runs that are not caller turns (a node's opening line, the reply after a function
+result) stay with whichever brain took the turn that led to them, so one turn is answered by one
+brain. Both brains share the context, the flow's functions and the flow state in code, so a turn
+answered on the fast path leaves the LLM with the same conversation it would have had.
+
+Each decision is logged with its reason and counted in the call's counters
+(`route:fast`, `route:llm`, `route:fast:<reason>`).
+"""
+
+from __future__ import annotations
+
+import time
+
+from loguru import logger
+from pipecat.frames.frames import Frame, LLMContextFrame, ManuallySwitchServiceFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.services.llm_service import LLMService
+
+from app.brain.route import Mode, Route, route
+from app.flows.session import CallSession
+
+
+class TurnRouter(FrameProcessor):
+    def __init__(self, session: CallSession, *, llm: LLMService, fast: LLMService, mode: Mode = "conservative", **kwargs):
+        super().__init__(**kwargs)
+        self._session = session
+        self._llm = llm
+        self._fast = fast
+        self._mode: Mode = mode
+        self._active: LLMService = llm
+        self.decisions: list[Route] = []
+        self.decision_s = 0.0  # total time spent deciding (for the benchmark)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
+            text = _last_user_text(frame.context.get_messages())
+            if text is not None:
+                await self._route(text)
+        await self.push_frame(frame, direction)
+
+    async def _route(self, text: str) -> None:
+        started = time.perf_counter()
+        decision = route(self._session, text, self._mode)
+        self.decision_s += time.perf_counter() - started
+        self.decisions.append(decision)
+        counters = self._session.counters
+        counters[f"route:{decision.path}"] += 1
+        if decision.fast:
+            counters[f"route:fast:{decision.reason}"] += 1
+        logger.info(f"call {self._session.call_id}: turn -> {decision.path} ({decision.reason}): {text!r}")
+        target = self._fast if decision.fast else self._llm
+        if target is not self._active:
+            self._active = target
+            await self.push_frame(ManuallySwitchServiceFrame(service=target))
+
+
+def _last_user_text(messages: list) -> str | None:
+    """The caller's words when the context ends with a caller turn, else None."""
+    if not messages:
+        return None
+    last = messages[-1]
+    if not isinstance(last, dict) or last.get("role") != "user":
+        return None
+    content = last.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""

@@ -1,0 +1,85 @@
+"""The turn router's decisions: which caller turns the local brain takes, per mode."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import SimpleNamespace
+
+import pytest
+
+from app.brain.route import route
+from app.config.load import load_bot
+from app.flows.session import CallSession
+from app.store import Store
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def session(tmp_path):
+    bot = load_bot(ROOT / "bot.yaml")
+    with Store(tmp_path / "db.sqlite") as store:
+        yield CallSession(bot, store, call_id="c1", clock=lambda: datetime(2026, 11, 23, 10))
+
+
+def at(session: CallSession, node: str) -> CallSession:
+    """The session as the brain leaves it after asking the node's current question."""
+    session.flow_manager = SimpleNamespace(current_node=node, state={})
+    session.enter_if_new()
+    session.question(node)
+    return session
+
+
+@pytest.mark.parametrize(
+    ("node", "utterance", "reason"),
+    [
+        ("greeting", "I'd like to book an appointment", "intent phrase"),
+        ("book", "a haircut please", "value for 'service'"),
+        ("book", "", "nothing heard"),
+        ("book", "can you repeat that", "global intent"),
+        ("book", "what are your opening hours", "faq"),
+        ("greeting", "hello", "greeting"),
+        ("book", "thank you", "thanks"),
+    ],
+)
+def test_simple_turns_take_the_fast_path(session, node, utterance, reason):
+    decision = route(at(session, node), utterance, "conservative")
+    assert (decision.fast, decision.reason) == (True, reason)
+
+
+@pytest.mark.parametrize(
+    ("node", "utterance"),
+    [
+        ("book", "my sister said your colorist is great but I'm not sure whether I want the full color or just highlights"),
+        ("greeting", "do you do wedding updos for a party of five on a sunday"),
+        ("book", "hmm let me think"),
+    ],
+)
+def test_other_turns_go_to_the_llm(session, node, utterance):
+    decision = route(at(session, node), utterance, "conservative")
+    assert decision.fast is False and decision.reason == "no confident local answer"
+
+
+def test_modes_differ_on_values_given_out_of_order(session):
+    utterance = "Wednesday at two thirty"  # asked for the service, told the day and time
+    assert route(at(session, "book"), utterance, "conservative").fast is False
+    assert route(session, utterance, "aggressive") == route(session, utterance, "aggressive")
+    assert route(session, utterance, "aggressive").reason == "slot values"
+
+
+def test_off_sends_everything_to_the_llm(session):
+    assert route(at(session, "book"), "a haircut please", "off").fast is False
+
+
+def test_yes_to_a_read_back_is_fast(session):
+    at(session, "book").progress["book"].awaiting_confirm = True
+    assert route(session, "yes", "conservative").reason == "yes/no to read-back"
+    assert route(session, "yes that's right but move it to Thursday", "conservative").fast is False
+
+
+def test_routing_changes_nothing_in_the_session(session):
+    at(session, "book")
+    before = (dict(session.values), {k: vars(v).copy() for k, v in session.progress.items()}, list(session.pending), dict(session.counters))
+    for utterance in ["a haircut please", "Wednesday at two", "yes", "", "hours?"]:
+        route(session, utterance, "aggressive")
+    after = (dict(session.values), {k: vars(v).copy() for k, v in session.progress.items()}, list(session.pending), dict(session.counters))
+    assert after == before

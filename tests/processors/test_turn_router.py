@@ -1,0 +1,50 @@
+"""TurnRouter on frame sequences: a switch frame ahead of each caller turn whose brain changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import SimpleNamespace
+
+from pipecat.frames.frames import LLMContextFrame, ManuallySwitchServiceFrame
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.tests.utils import run_test
+
+from app.brain.service import LocalBrainService
+from app.config.load import load_bot
+from app.flows.session import CallSession
+from app.store import Store
+from processors.turn_router import TurnRouter
+from tests.conftest import ROOT
+
+
+def context(*messages: dict) -> LLMContextFrame:
+    return LLMContextFrame(LLMContext(messages=list(messages)))
+
+
+def user(text: str) -> dict:
+    return {"role": "user", "content": text}
+
+
+async def test_routes_each_caller_turn_and_keeps_follow_up_runs_on_the_same_brain(tmp_path):
+    bot = load_bot(ROOT / "bot.yaml")
+    with Store(tmp_path / "db.sqlite") as store:
+        session = CallSession(bot, store, call_id="c1", clock=lambda: datetime(2026, 11, 23, 10))
+        session.flow_manager = SimpleNamespace(current_node="book", state={})
+        session.enter_if_new()
+        session.question("book")
+        llm, fast = LocalBrainService(session), LocalBrainService(session)
+        router = TurnRouter(session, llm=llm, fast=fast, mode="conservative")
+        frames = [
+            context(user("a haircut please")),  # simple: switch to the fast path
+            context(user("a haircut please"), {"role": "tool", "tool_call_id": "x", "content": "{}"}),  # follow-up: stays
+            context(user("my sister says the colorist is great but should I get highlights or a full color")),  # to the LLM
+        ]
+        down, _ = await run_test(
+            router,
+            frames_to_send=frames,
+            expected_down_frames=[ManuallySwitchServiceFrame, LLMContextFrame, LLMContextFrame, ManuallySwitchServiceFrame, LLMContextFrame],
+        )
+    assert down[0].service is fast and down[3].service is llm
+    assert [d.path for d in router.decisions] == ["fast", "llm"]
+    assert session.counters["route:fast"] == 1 and session.counters["route:llm"] == 1
+    assert session.counters["route:fast:value for 'service'"] == 1
