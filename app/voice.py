@@ -15,14 +15,21 @@ from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnal
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.pipeline.runner import WorkerRunner
-from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMUserAggregatorParams,
+)
 from pipecat.services.stt_service import STTService
 from pipecat.services.tts_service import TTSService
 from pipecat.transports.base_transport import BaseTransport
-from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy, VADUserTurnStartStrategy
+from pipecat.turns.empty_user_turn import EmptyUserTurnConfig
+from pipecat.turns.user_start import (
+    TranscriptionUserTurnStartStrategy,
+    VADUserTurnStartStrategy,
+)
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
+from app.brain.understand import NOTHING_HEARD
 from app.config.bot import BotConfig
 from app.config.load import LoadedBot
 from app.pipeline import CallAssembly, ChatResult, assemble_call, clock_for
@@ -72,7 +79,15 @@ def voice_user_params(config: BotConfig, expects_more: Callable[[str], bool] = l
         VADUserTurnStartStrategy(enable_interruptions=turn.barge_in),
         TranscriptionUserTurnStartStrategy(enable_interruptions=turn.barge_in),
     ]
-    return LLMUserAggregatorParams(vad_analyzer=vad, user_turn_strategies=UserTurnStrategies(start=start, stop=stop))
+    # Speech that transcribes to nothing still gets an answer ("Sorry, I didn't catch that"), after
+    # at most 2 s (Pipecat's default waits 5 s and then leaves an idle caller unanswered).
+    empty = EmptyUserTurnConfig(interrupted_prompt=NOTHING_HEARD, idle_prompt=NOTHING_HEARD, max_consecutive_recoveries=2)
+    return LLMUserAggregatorParams(
+        vad_analyzer=vad,
+        user_turn_strategies=UserTurnStrategies(start=start, stop=stop),
+        user_turn_stop_timeout=2.0,
+        empty_user_turn=empty,
+    )
 
 
 async def run_voice_call(

@@ -23,6 +23,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.llm_service import LLMService
 
 from app.brain.route import Mode, Route, route
+from app.brain.understand import NOTHING_HEARD
 from app.flows.session import CallSession
 
 
@@ -66,9 +67,13 @@ def _last_user_text(messages: list) -> str | None:
     if not messages:
         return None
     last = messages[-1]
-    if not isinstance(last, dict) or last.get("role") != "user":
+    if not isinstance(last, dict):
         return None
     content = last.get("content")
+    if last.get("role") == "developer" and content == NOTHING_HEARD:
+        return ""  # speech nobody could transcribe: a caller turn with no words
+    if last.get("role") != "user":
+        return None
     if isinstance(content, str):
         return content
     if isinstance(content, list):

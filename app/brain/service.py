@@ -24,7 +24,7 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import LLMService
 from pipecat.services.settings import LLMSettings
 
-from app.brain.understand import Call, Say, decide, on_entry
+from app.brain.understand import NOTHING_HEARD, Call, Say, decide, on_entry
 from app.flows.session import CallSession
 
 _QUOTED = re.compile(r"[\"“']([^\"”']{8,})[\"”']")
@@ -64,6 +64,8 @@ class LocalBrainService(LLMService):
         role = last.get("role") if isinstance(last, dict) else None
         if role == "user":
             decision = decide(self.session, _text(last.get("content")))
+        elif role == "developer" and _text(last.get("content")) == NOTHING_HEARD:
+            decision = decide(self.session, "")
         elif role == "tool":
             decision = Say(self.session.speak(_result_say(last.get("content"))))
         else:

@@ -14,6 +14,7 @@ from app.brain.normalize import classify_yes_no, extract, parse_order
 from app.brain.speech import json_value
 from app.flows.session import CallSession, FormProgress
 
+NOTHING_HEARD = "The caller spoke, but nothing could be transcribed. Briefly ask them to say that again."
 _WORD = re.compile(r"[a-z0-9']+")
 DONE_PHRASES = ("that's all", "that is all", "that's it", "that is it", "nothing else", "no", "nope", "i'm done", "im done", "that's everything", "that'll be all", "that will be all", "no thanks", "done", "all set", "that's good", "i'm good")
 GREETINGS = ("hello", "hi", "hey", "good morning", "good afternoon", "good evening")

@@ -127,8 +127,12 @@ class EmbeddedWhisperSTT(WhisperSTTService):
             hotwords=self._settings.hotwords,
             initial_prompt=self._settings.initial_prompt,
         )
+        # Whisper's own rule: silence is a likely no-speech segment that was also decoded with low
+        # confidence. (Pipecat drops on no_speech_prob alone, which loses digit strings such as
+        # phone numbers when the prompt is about pizzas: no_speech_prob ~0.4, avg_logprob ~-0.4.)
         threshold = self._settings.no_speech_prob
-        return " ".join(s.text.strip() for s in segments if threshold is None or s.no_speech_prob < threshold).strip()
+        kept = [s for s in segments if threshold is None or s.no_speech_prob < threshold or s.avg_logprob > -1.0]
+        return " ".join(s.text.strip() for s in kept).strip()
 
     async def run_stt(self, audio: bytes | _Early) -> AsyncGenerator[Frame, None]:
         if not self._model:

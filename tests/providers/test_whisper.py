@@ -7,9 +7,12 @@ import pytest
 from pipecat.frames.frames import InputAudioRawFrame, TranscriptionFrame, VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
 from pipecat.tests.utils import run_test
 
-from app.providers.speech import whisper_model_dir
+from app.config.diagnostics import Diagnostics
+from app.config.load import load_flow
+from app.providers.speech import whisper_model_dir, whisper_prompt
 from app.providers.whisper import EmbeddedWhisperSTT
 from app.simulate.caller import synthesize
+from tests.conftest import ROOT
 
 RATE = 16000
 CHUNK = 320  # 20 ms
@@ -62,3 +65,13 @@ async def test_early_start_off_is_the_stock_behaviour(early_start_s):
     texts = await transcribe(service, synthesize("yes"), quiet(0.2))
     assert service.early_used == 0 and service.early_dropped == 0
     assert "yes" in " ".join(texts).lower()
+
+
+async def test_digit_strings_are_not_dropped_as_silence():
+    # With a pizza menu as the prompt Whisper rates this number ~0.41 likely to be silence, yet
+    # decodes it confidently; a no_speech_prob cut-off alone would lose it.
+    ordering = load_flow(ROOT / "flows/ordering.yaml", Diagnostics())
+    service = EmbeddedWhisperSTT(device="cpu", compute_type="int8", settings=EmbeddedWhisperSTT.Settings(model=str(whisper_model_dir()), initial_prompt=whisper_prompt(ordering.vocabulary)))
+    texts = await transcribe(service, synthesize("five five five two two two three three three three"), quiet(0.2))
+    digits = "".join(c for c in " ".join(texts) if c.isdigit())
+    assert digits.endswith("2223333") and len(digits) >= 10  # tiny.en may double a leading 5
