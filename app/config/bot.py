@@ -107,6 +107,17 @@ class Turn(Strict):
     barge_in: bool = True
 
 
+class Failover(Strict):
+    """When a provider counts as failed and the turn moves to the next one in its chain."""
+
+    stt_final_ms: int = Field(500, ge=50, le=10000, description="final transcript due this long after the end of speech")
+    llm_first_token_ms: int = Field(1500, ge=50, le=30000, description="first token (or function call) due this long after the request")
+    tts_first_audio_ms: int = Field(700, ge=50, le=10000, description="first audio due this long after the text")
+    stall_ms: int = Field(1000, ge=50, le=30000, description="a stream silent this long mid-reply has stalled")
+    backoff_s: float = Field(5.0, ge=0.1, le=600, description="first wait before a failed provider is tried again (doubles)")
+    max_backoff_s: float = Field(60.0, ge=0.1, le=3600)
+
+
 class Storage(Strict):
     path: str = "data/frontdesk.db"
 
@@ -149,6 +160,7 @@ class BotConfig(Strict):
     routing: Literal["off", "conservative", "aggressive"] = Field(
         "conservative", description="which caller turns the local brain answers instead of the LLM (see README)"
     )
+    failover: Failover = Failover()
     storage: Storage = Storage()
     server: Server = Server()
     telephony: Telephony = Telephony()
