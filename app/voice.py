@@ -107,8 +107,9 @@ async def run_voice_call(
     result = ChatResult()
     holder: list[CallAssembly] = []
 
-    def bot_line(text: str) -> None:
-        result.transcript.append({"role": "bot", "text": text})
+    def bot_line(text: str, interrupted: bool = False) -> None:
+        line = {"role": "bot", "text": text} | ({"interrupted": True} if interrupted else {})
+        result.transcript.append(line)
         store.add_turn(call.session.call_id, "bot", text, clock())
 
     def caller_line(text: str) -> None:
@@ -120,9 +121,16 @@ async def run_voice_call(
         bot, store, clock=clock, transport=transport_name,
         inputs=[transport.input(), stt or build_stt(bot.config, bot.flow.vocabulary), CallerTranscript(on_line=caller_line)],
         outputs=[tts, transport.output()],
-        user_params=voice_user_params(bot.config, lambda text: bool(holder) and holder[0].session.expects_more(text)), on_bot_line=bot_line, observers=observers,
+        user_params=voice_user_params(bot.config, lambda text: bool(holder) and holder[0].session.expects_more(text)), observers=observers,
     )  # fmt: skip
     holder.append(call)
+
+    # What the caller heard, as the context keeps it: when they talk over the bot, only the words
+    # spoken before the interruption are recorded (the brain's full text never reached them).
+    @call.aggregators.assistant().event_handler("on_assistant_turn_stopped")
+    async def _spoken(aggregator, message):
+        if message.content:
+            bot_line(message.content, message.interrupted)
     result.call_id = call.session.call_id
     if on_ready:
         on_ready(call)

@@ -110,6 +110,9 @@ def test_barge_in_stops_the_bot_and_answers_the_interruption(tmp_path):
     assert greeting not in said, "what the bot did not get to say is not kept in the context"
     assert said[0] and greeting.startswith(said[0])
     assert said[-1] == "Sure, let's get you booked. What day would you like to come in?"
+    # The call's transcript and record keep what the caller heard, marked as cut off.
+    first = result.chat.transcript[0]
+    assert first["role"] == "bot" and first.get("interrupted") and greeting.startswith(first["text"]) and first["text"] != greeting
 
 
 def test_no_download_and_no_connection_leaves_loopback(tmp_path, monkeypatch):
