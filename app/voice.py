@@ -79,13 +79,14 @@ def voice_user_params(config: BotConfig, expects_more: Callable[[str], bool] = l
         VADUserTurnStartStrategy(enable_interruptions=turn.barge_in),
         TranscriptionUserTurnStartStrategy(enable_interruptions=turn.barge_in),
     ]
-    # Speech that transcribes to nothing still gets an answer ("Sorry, I didn't catch that"), after
-    # at most 2 s (Pipecat's default waits 5 s and then leaves an idle caller unanswered).
+    # Speech that transcribes to nothing still gets an answer ("Sorry, I didn't catch that") after
+    # `transcript_timeout_s` (Pipecat's default waits 5 s, then leaves an idle caller unanswered).
+    # Not much shorter: a busy CPU can take over 2 s to transcribe a long turn.
     empty = EmptyUserTurnConfig(interrupted_prompt=NOTHING_HEARD, idle_prompt=NOTHING_HEARD, max_consecutive_recoveries=2)
     return LLMUserAggregatorParams(
         vad_analyzer=vad,
         user_turn_strategies=UserTurnStrategies(start=start, stop=stop),
-        user_turn_stop_timeout=2.0,
+        user_turn_stop_timeout=turn.transcript_timeout_s,
         empty_user_turn=empty,
     )
 

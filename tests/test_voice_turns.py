@@ -22,7 +22,8 @@ from tests.conftest import ROOT
 async def test_speech_nobody_could_transcribe_still_gets_an_answer():
     bot = load_bot(ROOT / "bot.yaml")
     pair = LLMContextAggregatorPair(LLMContext(), user_params=voice_user_params(bot.config))
-    frames = [VADUserStartedSpeakingFrame(), SleepFrame(0.3), VADUserStoppedSpeakingFrame(stop_secs=0.2), SleepFrame(2.6)]
+    assert bot.config.turn.transcript_timeout_s == 3.0
+    frames = [VADUserStartedSpeakingFrame(), SleepFrame(0.3), VADUserStoppedSpeakingFrame(stop_secs=0.2), SleepFrame(3.6)]
     down, _ = await run_test(pair.user(), frames_to_send=frames)
     asked = [f for f in down if isinstance(f, LLMContextFrame)]
     assert asked, "the turn with no transcript was left unanswered"

@@ -104,6 +104,7 @@ class Turn(Strict):
     vad_start_secs: float = Field(0.1, ge=0.05, le=1.0, description="speech needed before barge-in")
     vad_stop_secs: float = Field(0.2, ge=0.05, le=2.0)
     silence_timeout_s: float = Field(0.4, ge=0.0, le=3.0, description="extra silence the 'silence' detector waits")
+    transcript_timeout_s: float = Field(3.0, ge=0.5, le=10.0, description="speech with no transcript by then is answered 'sorry, I didn't catch that'")
     barge_in: bool = True
 
 

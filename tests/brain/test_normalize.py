@@ -140,6 +140,7 @@ CASES = [
     ("phone", "555-222-3333", "5552223333"),
     ("phone", "(555) 222-3333", "5552223333"),
     ("phone", "555.222.3333", "5552223333"),
+    ("phone", "555. One, two, three. 4.567.", "5551234567"),  # Whisper, one fragment per pause
     ("phone", "+1 555 222 3333", "5552223333"),
     ("phone", "1-555-222-3333", "5552223333"),
     ("phone", "five five five two two two three three three three", "5552223333"),

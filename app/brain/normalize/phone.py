@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from app.brain.normalize.numbers import DIGIT_WORDS, UNITS, match_number
 from app.brain.normalize.text import Tok, strip_filler, tokenize
 
@@ -71,6 +73,9 @@ def best_suffix(pieces: list[Piece]) -> list[Piece]:
     return pieces
 
 
+_GROUP_DOT = re.compile(r"(?<=\d)\.(?=\d)")
+
+
 def clean_phone(digits: str, minimum: int = PHONE_MIN) -> str | None:
     """Digits only; a leading 1 on 11 digits is dropped; None outside minimum..15 digits."""
     if len(digits) == 11 and digits[0] == "1":
@@ -78,10 +83,16 @@ def clean_phone(digits: str, minimum: int = PHONE_MIN) -> str | None:
     return digits if minimum <= len(digits) <= PHONE_MAX else None
 
 
+def _ungroup(text: str) -> str:
+    """Dots between digits group a phone number ('555.123.4567'; Whisper writes '4.567'), they are
+    not decimal points."""
+    return _GROUP_DOT.sub("", text)
+
+
 def spoken_digits(text: str) -> str | None:
     """'five five five two two two three three three three' -> '5552223333', 'double five' -> '55',
     'oh' -> '0', 'thirty three' -> '33'; None unless the whole text is digits."""
-    toks = tokenize(text)
+    toks = tokenize(_ungroup(text))
     return _whole(toks, 0, len(toks))
 
 
@@ -98,7 +109,7 @@ def _whole(toks: tuple[Tok, ...], lo: int, hi: int) -> str | None:
 def normalize_phone(text: str, minimum: int = 3) -> str | None:
     """A phone answer as digits. Short numbers (3+ digits) are kept so that a form's length rule
     can say what is wrong; extraction without a cue needs 7 or more."""
-    toks = tokenize(text)
+    toks = tokenize(_ungroup(text))
     lo, hi = strip_filler(toks, keep=_KEEP)
     if lo < hi and toks[lo].text in ("at", "on"):
         lo += 1
