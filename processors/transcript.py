@@ -24,6 +24,7 @@ from pipecat.frames.frames import (
     TTSSpeakFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.processors.frameworks.rtvi.frames import RTVISendTextFrame
 
 
 class BotTranscript(FrameProcessor):
@@ -95,7 +96,8 @@ class BotTranscript(FrameProcessor):
 
 
 class CallerTranscript(FrameProcessor):
-    """Records each final transcription of the caller; passes every frame through."""
+    """Records what the caller says: each final transcription, and text typed in an RTVI client
+    (`send-text`, as Pipecat's eval harness and chat widgets send it). Passes every frame through."""
 
     def __init__(self, on_line: Callable[[str], None] | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -103,6 +105,6 @@ class CallerTranscript(FrameProcessor):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
-        if isinstance(frame, TranscriptionFrame) and frame.text.strip() and self._on_line:
+        if isinstance(frame, (TranscriptionFrame, RTVISendTextFrame)) and frame.text.strip() and self._on_line:
             self._on_line(frame.text.strip())
         await self.push_frame(frame, direction)

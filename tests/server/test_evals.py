@@ -111,6 +111,10 @@ async def test_pipecat_eval_scenarios_pass_against_ws(server, tmp_path):
         assert loop.time() < deadline, f"calls did not end: {calls}\n{log.read_text()[-3000:]}"
         await asyncio.sleep(0.3)
     assert [(transport, node) for transport, _, node in calls] == [("eval", "goodbye"), ("eval", "greeting"), ("eval", "booked")]
+    # The text caller's typed lines are in the call record like spoken ones.
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        typed = [t for (t,) in conn.execute("SELECT text FROM turns WHERE role = 'caller' ORDER BY id")]
+    assert any("haircut" in t.lower() for t in typed) and any("hours" in t.lower() for t in typed)
     # A weekday afternoon each: the text caller on a Wednesday at 3 PM, the voice caller on a Thursday at 4 PM.
     assert [(name, service, time, phone, status) for name, service, _, time, phone, status in bookings] == [
         ("Maria Lopez", "haircut", "15:00", "5551234567", "booked"),
