@@ -37,7 +37,7 @@ CALLS = {
     ],
     "flows/ordering.yaml": [
         ["two large pepperoni pizzas and a coke", "a garlic bread", "that's all", "I'll pick it up", "my name is Ann Lee", "five five five three two one seven six five four", "yes"],
-        ["one medium margherita and a sprite", "no that's it", "pickup", "Bob Stone", "five five five eight six seven five three zero nine", "yes"],
+        ["one medium margherita and a sprite", "no that's it", "I'll pick it up", "Bob Stone", "five five five eight six seven five three zero nine", "yes"],
     ],
 }
 # Each variant adds one idea to the one before, so the difference is what that idea buys.
@@ -82,6 +82,8 @@ async def run_variant(variant: str, workdir: Path) -> dict:
             turns += result.turns
             outcome = result.chat.outcome
             print(f"  {variant} {flow}: {len(result.turns)} turns, outcome {outcome and outcome['type']}", file=sys.stderr)
+            if not outcome:
+                print("    " + "\n    ".join(f"{t['role']}: {t['text']}" for t in result.chat.transcript), file=sys.stderr)
     return {"turns": len(turns), "latency_ms": summarize(turns), "wall_s": round(time.monotonic() - started, 1)}
 
 
