@@ -24,7 +24,7 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import LLMService
 from pipecat.services.settings import LLMSettings
 
-from app.brain.understand import NOTHING_HEARD, Call, Say, decide, on_entry
+from app.brain.understand import NOTHING_HEARD, Call, Decision, Say, decide, on_entry
 from app.flows.session import CallSession
 
 _QUOTED = re.compile(r"[\"“']([^\"”']{8,})[\"”']")
@@ -59,22 +59,8 @@ class LocalBrainService(LLMService):
             await self.push_frame(LLMFullResponseEndFrame())
 
     async def _respond(self, context: LLMContext) -> None:
-        messages = context.get_messages()
-        last = messages[-1] if messages else {}
-        role = last.get("role") if isinstance(last, dict) else None
-        if role == "user":
-            decision = decide(self.session, _text(last.get("content")))
-        elif role == "developer" and _text(last.get("content")) == NOTHING_HEARD:
-            decision = decide(self.session, "")
-        elif role == "tool":
-            decision = Say(self.session.speak(_result_say(last.get("content"))))
-        else:
-            decision = on_entry(self.session)
-            if isinstance(decision, Say) and not decision.text:
-                decision = Say(_instruction_text(messages))
+        decision = answer(self.session, context.get_messages())
         if isinstance(decision, Call):
-            if decision.carry:
-                self.session.carry = _text(last.get("content")) if role == "user" else None
             logger.debug(f"local brain: call {decision.function}({decision.arguments})")
             await self.run_function_calls(
                 [FunctionCallFromLLM(function_name=decision.function, tool_call_id=f"local-{uuid.uuid4().hex[:12]}", arguments=decision.arguments, context=context)]
@@ -82,6 +68,27 @@ class LocalBrainService(LLMService):
             return
         if decision.text:
             await self._push_llm_text(decision.text)
+
+
+def answer(session: CallSession, messages: list) -> Decision:
+    """The local brain's reply to a context: to the caller's words, a function's result, or a node
+    being entered. (Also what the Anthropic stand-in answers with, so a test's "Claude" drives a
+    flow the way the local brain would.)"""
+    last = messages[-1] if messages else {}
+    role = last.get("role") if isinstance(last, dict) else None
+    if role == "user":
+        decision = decide(session, _text(last.get("content")))
+    elif role == "developer" and _text(last.get("content")) == NOTHING_HEARD:
+        decision = decide(session, "")
+    elif role == "tool":
+        decision = Say(session.speak(_result_say(last.get("content"))))
+    else:
+        decision = on_entry(session)
+        if isinstance(decision, Say) and not decision.text:
+            decision = Say(_instruction_text(messages))
+    if isinstance(decision, Call) and decision.carry:
+        session.carry = _text(last.get("content")) if role == "user" else None
+    return decision
 
 
 def _text(content) -> str:
