@@ -47,6 +47,7 @@ def change(item: str | None, **kw) -> CartEdit:
         ("two large pepperonis and a coke", [add("pepperoni", "large", 2), add("coke")]),
         ("a medium margherita with extra mushrooms and olives", [add("margherita", "medium", 1, ("mushrooms", "olives"))]),
         ("and a medium margherita with extra mushrooms", [add("margherita", "medium", 1, ("mushrooms",))]),
+        ("1 Medium, Margherita, and a Sprite.", [add("margherita", "medium"), add("sprite")]),  # Whisper puts a comma at the pause
         ("one small veggie pizza, a garlic bread and three waters", [add("veggie", "small"), add("garlic bread"), add("water", None, 3)]),
         ("a veggie pizza and garlic bread", [add("veggie"), add("garlic bread")]),
         ("a large pepperoni, extra cheese", [add("pepperoni", "large", 1, ("extra cheese",))]),

@@ -186,14 +186,23 @@ def _clauses(els: list[_El]) -> list[list[_El]]:
         else:
             clauses[-1].append(el)
     merged: list[list[_El]] = []
+    dangling: list[_El] = []  # "one medium, margherita": a size said before a pause, then the item
     for clause in clauses:
         kinds = {e.kind for e in clause}
+        if clause and kinds <= {"size", "qty"} and "size" in kinds and not (merged and any(e.kind == "item" for e in merged[-1])):
+            dangling += clause
+            continue
+        if dangling and "item" in kinds:
+            clause, dangling = dangling + clause, []
+            kinds = {e.kind for e in clause}
         extras_only = "extra" in kinds and kinds <= {"extra", "with", "without", "qty"} and all(not e.explicit for e in clause if e.kind == "qty")
         size_only = kinds == {"size"} or (kinds == {"size", "qty"} and all(not e.explicit for e in clause if e.kind == "qty"))
         if merged and (extras_only or size_only) and any(e.kind == "item" for e in merged[-1]):
             merged[-1].extend(clause)
         elif clause:
             merged.append(clause)
+    if dangling:
+        merged.append(dangling)
     return merged
 
 
