@@ -84,7 +84,13 @@ async def run_variant(variant: str, workdir: Path) -> dict:
             print(f"  {variant} {flow}: {len(result.turns)} turns, outcome {outcome and outcome['type']}", file=sys.stderr)
             if not outcome:
                 print("    " + "\n    ".join(f"{t['role']}: {t['text']}" for t in result.chat.transcript), file=sys.stderr)
-    return {"turns": len(turns), "latency_ms": summarize(turns), "wall_s": round(time.monotonic() - started, 1)}
+    slowest = sorted((t for t in turns if t["latency_ms"]["voice_to_voice"] is not None), key=lambda t: -t["latency_ms"]["voice_to_voice"])[:4]
+    return {
+        "turns": len(turns),
+        "latency_ms": summarize(turns),
+        "slowest": [{"caller": t["caller"], "voice_to_voice": t["latency_ms"]["voice_to_voice"]} for t in slowest],
+        "wall_s": round(time.monotonic() - started, 1),
+    }
 
 
 async def main() -> None:
