@@ -29,6 +29,10 @@ from pipecat.utils.time import time_now_iso8601
 
 _models: dict[tuple[str, str], object] = {}
 _models_lock = threading.Lock()
+# One transcription at a time per process: faster-whisper's WhisperModel is not safe to call from
+# two threads at once (a dropped early start may still be running when the real one begins), and
+# CTranslate2 runs one at a time anyway with its default inter_threads=1.
+_transcribe_lock = threading.Lock()
 
 
 def shared_whisper_model(path: str | Path, compute_type: str = "int8"):
@@ -121,12 +125,14 @@ class EmbeddedWhisperSTT(WhisperSTTService):
 
     def _transcribe(self, pcm: bytes) -> str:
         audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
-        segments, _ = self._model.transcribe(
-            audio,
-            language=self._settings.language,
-            hotwords=self._settings.hotwords,
-            initial_prompt=self._settings.initial_prompt,
-        )
+        with _transcribe_lock:
+            segments, _ = self._model.transcribe(
+                audio,
+                language=self._settings.language,
+                hotwords=self._settings.hotwords,
+                initial_prompt=self._settings.initial_prompt,
+            )
+            segments = list(segments)  # decoding happens as the generator is consumed
         # Whisper's own rule: silence is a likely no-speech segment that was also decoded with low
         # confidence. (Pipecat drops on no_speech_prob alone, which loses digit strings such as
         # phone numbers when the prompt is about pizzas: no_speech_prob ~0.4, avg_logprob ~-0.4.)
