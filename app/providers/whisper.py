@@ -55,9 +55,10 @@ def rms(pcm: bytes) -> float:
 class _Early:
     """A speculative transcription started before the VAD confirmed the end of speech."""
 
-    def __init__(self, task: asyncio.Future, size: int):
-        self.task = task
+    def __init__(self, size: int):
+        self.task: asyncio.Future | None = None
         self.size = size  # bytes of the segment it covers
+        self.dropped = False  # the caller spoke again: skip it if it has not started
 
     def __len__(self) -> int:  # the segment queue tests truthiness
         return self.size
@@ -105,12 +106,15 @@ class EmbeddedWhisperSTT(WhisperSTTService):
         self._quiet_s += len(frame.audio) / 2 / frame.sample_rate
         if self._early is None and self._peak > 0 and self._quiet_s >= self._early_start_s:
             pcm = bytes(self._audio_buffer) + self._trailing_silence()
-            self._early = _Early(asyncio.ensure_future(asyncio.to_thread(self._transcribe, pcm)), len(pcm))
+            early = _Early(len(pcm))
+            early.task = asyncio.ensure_future(asyncio.to_thread(self._transcribe, pcm, early))
+            self._early = early
 
     def _drop_early(self) -> None:
         if self._early is not None:
             self.early_dropped += 1
-            self._early = None  # its thread finishes on its own; the result is ignored
+            self._early.dropped = True  # not transcribed if still waiting; else its result is ignored
+            self._early = None
 
     async def _handle_user_stopped_speaking(self, frame: VADUserStoppedSpeakingFrame):
         early, self._early = self._early, None
@@ -123,9 +127,11 @@ class EmbeddedWhisperSTT(WhisperSTTService):
         await self.emit_stt_usage_metrics()
         await self._segment_queue.put(early)
 
-    def _transcribe(self, pcm: bytes) -> str:
+    def _transcribe(self, pcm: bytes, early: _Early | None = None) -> str:
         audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
         with _transcribe_lock:
+            if early is not None and early.dropped:
+                return ""
             segments, _ = self._model.transcribe(
                 audio,
                 language=self._settings.language,
