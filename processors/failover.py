@@ -1,0 +1,259 @@
+"""What the LLM and the TTS failover share: breakers, output gates, a watchdog, switching.
+
+`FailoverMixin` goes in front of a Pipecat `ServiceSwitcher` subclass (`LLMFailover(FailoverMixin,
+LLMSwitcher)`, `TTSFailover(FailoverMixin, ServiceSwitcher)`). It builds each branch as
+`filter -> service -> OutputGate -> filter`, so every frame a service sends downstream is seen
+(and can be held back) knowing which service sent it: Pipecat's own switcher gates only what goes
+INTO a service, and the late output of a service it left behind still flows out.
+
+The subclass owns the turn (what is in flight, what counts as progress); the mixin owns the rest:
+one `CircuitBreaker` per service, a watchdog task that polls the subclass's deadlines, error
+frames from the services (they never travel on: a fault is handled here), the switch itself
+(logged, appended to `switches`, reported through `on_switch`) and the silencing of a failed
+service until it is given work again. Deadlines run on the event loop's clock; breakers on the
+injected `clock`, so tests can move back-off time without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from loguru import logger
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    ErrorFrame,
+    Frame,
+    InterruptionFrame,
+    StartFrame,
+)
+from pipecat.pipeline.service_switcher import ServiceSwitcherStrategy
+from pipecat.processors.filters.function_filter import FunctionFilter
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.utils.errors import extract_http_status_code
+
+from processors.breaker import CircuitBreaker
+
+OnSwitch = Callable[[str, str, str], None]
+WATCH_TICK_S = 0.02
+
+
+class OutputGate(FrameProcessor):
+    """Sits right after one service in its branch and asks the owner what may leave."""
+
+    def __init__(self, owner: FailoverMixin, service: FrameProcessor):
+        super().__init__(name=f"{service.name}::OutputGate", enable_direct_mode=True)
+        self._owner = owner
+        self._service = service
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.UPSTREAM or isinstance(frame, (StartFrame, EndFrame, CancelFrame)):
+            await self.push_frame(frame, direction)
+            return
+        for out in await self._owner._gate_output(self._service, frame):
+            await self.push_frame(out, direction)
+
+
+def error_reason(frame: ErrorFrame) -> str:
+    """A short reason for the log and the counters: `error 529`, `error connectivity`, ..."""
+    status = extract_http_status_code(frame.exception) if frame.exception else None
+    if status is not None:
+        return f"error {status}"
+    category = getattr(frame.category, "value", None)
+    if category and category != "unknown":
+        return f"error {category}"
+    return f"error: {frame.error[:80]}"
+
+
+class FailoverMixin:
+    """Shared failover machinery; see the module docstring. Call `_init_failover` after super()."""
+
+    # Provided by ServiceSwitcher / FrameProcessor.
+    strategy: ServiceSwitcherStrategy
+    services: list[FrameProcessor]
+    create_task: Any
+    cancel_task: Any
+    name: str
+
+    def _init_failover(
+        self,
+        services: Sequence[FrameProcessor],
+        *,
+        backoff_s: float,
+        max_backoff_s: float,
+        clock: Callable[[], float],
+        on_switch: OnSwitch | None,
+    ) -> None:
+        self._breakers: dict[int, CircuitBreaker] = {
+            id(s): CircuitBreaker(s.name, backoff_s=backoff_s, max_backoff_s=max_backoff_s, clock=clock) for s in services
+        }
+        self._silenced: set[int] = set()
+        self._on_switch = on_switch
+        self.switches: list[tuple[str, str, str]] = []
+        self._armed = asyncio.Event()
+        self._watch_task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- branches ---------------------------------------------------------------------------
+
+    def _make_pipeline_definitions(self, services: list[FrameProcessor], strategy: ServiceSwitcherStrategy) -> list[Any]:
+        # Called by ServiceSwitcher.__init__; the gates reach back to `self` only at run time.
+        branches = []
+        for service in services:
+
+            async def active(_: Frame, service: FrameProcessor = service) -> bool:
+                return service is strategy.active_service
+
+            branches.append([
+                FunctionFilter(filter=active, direction=FrameDirection.DOWNSTREAM, filter_system_frames=True, enable_direct_mode=True),
+                service,
+                OutputGate(self, service),
+                FunctionFilter(filter=active, direction=FrameDirection.UPSTREAM, filter_system_frames=True, enable_direct_mode=True),
+            ])  # fmt: skip
+        return branches
+
+    async def _gate_output(self, service: FrameProcessor, frame: Frame) -> list[Frame]:
+        raise NotImplementedError
+
+    # -- breakers and choice ----------------------------------------------------------------
+
+    def breaker(self, service: FrameProcessor) -> CircuitBreaker:
+        """The circuit breaker of one member service."""
+        return self._breakers[id(service)]
+
+    def _is_member(self, processor: object) -> bool:
+        return processor is not None and id(processor) in self._breakers
+
+    def _is_silenced(self, service: FrameProcessor) -> bool:
+        return id(service) in self._silenced
+
+    def _first_available(self, start: FrameProcessor, exclude: Sequence[FrameProcessor] = ()) -> FrameProcessor | None:
+        """The first service, from `start` on in chain order (wrapping), whose breaker allows it."""
+        chain = self.services
+        i = chain.index(start)
+        for candidate in chain[i:] + chain[:i]:
+            if candidate not in exclude and self.breaker(candidate).available():
+                return candidate
+        return None
+
+    def _next_available(self, failed: FrameProcessor, tried: Sequence[FrameProcessor]) -> FrameProcessor | None:
+        """Where a failed turn goes: the next available service after it, else the last resort."""
+        chain = self.services
+        i = chain.index(failed)
+        found = self._first_available(chain[(i + 1) % len(chain)], exclude=tried)
+        if found is None and chain[-1] not in tried:
+            found = chain[-1]  # the last of the chain is tried even with its breaker open
+        return found
+
+    async def _activate(self, service: FrameProcessor, reason: str | None) -> None:
+        """Make `service` the active one; `reason=None` for routing, which is not a failover."""
+        self._silenced.discard(id(service))
+        if not service.is_usable:
+            await service.set_usable(True)  # its breaker, not Pipecat's flag, decides when to retry
+        old = self.strategy.active_service
+        if service is old:
+            return
+        # ServiceSwitcherStrategyManual keeps the active service here; _set_active_if_available
+        # would refuse a service Pipecat marked unusable, which a probe must be able to reach.
+        self.strategy._active_service = service
+        if reason is None:
+            logger.debug(f"{self}: routed to {service.name}")
+        else:
+            logger.warning(f"{self}: failover {old.name} -> {service.name}: {reason}")
+            self.switches.append((old.name, service.name, reason))
+            if self._on_switch:
+                self._on_switch(old.name, service.name, reason)
+        await self.strategy._call_event_handler("on_service_switched", service)
+
+    # -- faults -----------------------------------------------------------------------------
+
+    def _fail(self, service: FrameProcessor, reason: str) -> bool:
+        """Record a fault of `service` and silence it. False if it was already silenced.
+
+        Synchronous on purpose: it may run inside the failed service's own task, which the
+        interruption sent to it will cancel, so the rest happens in a task of our own.
+        """
+        if self._is_silenced(service):
+            return False
+        self._silenced.add(id(service))
+        self.breaker(service).record_failure(reason)
+        logger.warning(f"{self}: {service.name} failed ({reason}); breaker {self.breaker(service).state}")
+        self._spawn(self._silence(service))
+        return True
+
+    async def _silence(self, service: FrameProcessor) -> None:
+        """Stop the failed service's work in flight; its output is already held back."""
+        await service.queue_frame(InterruptionFrame())
+
+    def _spawn(self, coro: Any) -> None:
+        task = self.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _in_flight(self) -> Any:
+        """The subclass's work in flight (it has a `.service`), or None."""
+        raise NotImplementedError
+
+    async def _fault(self, work: Any, reason: str) -> None:
+        raise NotImplementedError
+
+    async def _on_service_error(self, frame: ErrorFrame) -> None:
+        service = frame.processor
+        work = self._in_flight()
+        reason = error_reason(frame)
+        if work is not None and service is work.service:
+            await self._fault(work, reason)
+        elif service is self.strategy.active_service:
+            # Between turns (a failed connection, say): the next turn goes elsewhere.
+            self.breaker(service).record_failure(reason)
+            logger.warning(f"{self}: {service.name} failed between turns ({reason})")
+            nxt = self._first_available(service)
+            if nxt is not None and nxt is not service:
+                await self._activate(nxt, reason)
+        else:
+            logger.debug(f"{self}: error from inactive {service.name}: {frame.error}")
+
+    async def push_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM):
+        """Errors from member services are answered here and go no further."""
+        if isinstance(frame, ErrorFrame) and not frame.fatal and self._is_member(frame.processor):
+            if self._is_silenced(frame.processor):
+                logger.debug(f"{self}: ignoring error from silenced {frame.processor}: {frame.error}")
+            else:
+                await self._on_service_error(frame)
+            return
+        await super().push_frame(frame, direction)  # type: ignore[misc]
+
+    # -- watchdog ---------------------------------------------------------------------------
+
+    def _arm(self) -> None:
+        if self._watch_task is None:
+            self._watch_task = self.create_task(self._watch(), name=f"{self}::watchdog")
+        self._armed.set()
+
+    def _disarm(self) -> None:
+        self._armed.clear()
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._armed.wait()
+            await asyncio.sleep(WATCH_TICK_S)
+            if self._armed.is_set():
+                await self._check_deadlines(loop.time())
+
+    async def _check_deadlines(self, now: float) -> None:
+        raise NotImplementedError
+
+    async def _stop_watchdog(self) -> None:
+        if self._watch_task is not None:
+            await self.cancel_task(self._watch_task)
+            self._watch_task = None
+        for task in list(self._tasks):
+            await self.cancel_task(task)
+
+    async def cleanup(self):
+        await self._stop_watchdog()
+        await super().cleanup()  # type: ignore[misc]

@@ -1,0 +1,113 @@
+"""TTSFailover on scripted fakes: each fault ends with every sentence voiced exactly once."""
+
+from __future__ import annotations
+
+import pytest
+from pipecat.frames.frames import (
+    ErrorFrame,
+    InterruptionFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMTextFrame,
+    TTSAudioRawFrame,
+    TTSSpeakFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+)
+from pipecat.tests.utils import SleepFrame, run_test
+
+from processors.tts_failover import TTSFailover, resume_offset
+from tests.processors.fakes import FakeTTS, Step, error, hang, stall
+
+SENTENCES = ["First sentence here.", "Second one now.", "Third and last."]
+OK = Step(chunks=("x", "y"), gap=0.01)
+
+
+def response(*sentences: str) -> list:
+    return [LLMFullResponseStartFrame(), *(LLMTextFrame(s + " ") for s in sentences), LLMFullResponseEndFrame()]
+
+
+def heard(down) -> list[str]:
+    """Audio by service initial, spoken transcript, and the framing, in order."""
+    out = []
+    for f in down:
+        if isinstance(f, TTSAudioRawFrame):
+            out.append(f"audio:{f.audio[:1].decode()}")
+        elif isinstance(f, TTSTextFrame):
+            out.append(f.text)
+        elif isinstance(f, (LLMFullResponseStartFrame, LLMFullResponseEndFrame, TTSStartedFrame, TTSStoppedFrame)):
+            out.append(type(f).__name__)
+    return out
+
+
+def chain(primary_steps: list[Step], **kwargs) -> tuple[FakeTTS, FakeTTS, TTSFailover]:
+    primary, backup = FakeTTS("A", primary_steps), FakeTTS("B")
+    return primary, backup, TTSFailover([primary, backup], first_audio_s=0.25, stall_s=0.25, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("step", "reason"),
+    [(error(500), "error 500"), (error(529), "error 529"), (error(429), "error 429"), (error(401), "error 401"),
+     (hang(), "audio stalled for 0.25s")],  # the response's audio had begun: a stall
+)  # fmt: skip
+async def test_fault_on_the_second_sentence_voices_the_rest_on_the_backup(step: Step, reason: str):
+    primary, backup, failover = chain([OK, step])
+    down, up = await run_test(failover, frames_to_send=[*response(*SENTENCES), SleepFrame(0.9)])
+    assert heard(down) == [
+        "LLMFullResponseStartFrame", "TTSStartedFrame", "audio:A", "audio:A", SENTENCES[0],
+        "audio:B", "audio:B", SENTENCES[1], "audio:B", "audio:B", SENTENCES[2],
+        "TTSStoppedFrame", "LLMFullResponseEndFrame",
+    ]  # fmt: skip
+    assert backup.spoken == SENTENCES[1:]
+    assert failover.switches == [("A", "B", reason)]
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+
+
+async def test_stall_mid_audio_never_repeats_the_started_sentence():
+    primary, backup, failover = chain([OK, stall("a", "b", "c", after=1)])
+    down, _ = await run_test(failover, frames_to_send=[*response(*SENTENCES), SleepFrame(0.9)])
+    assert heard(down) == [
+        "LLMFullResponseStartFrame", "TTSStartedFrame", "audio:A", "audio:A", SENTENCES[0],
+        "audio:A", SENTENCES[1],  # cut off: its transcript stands for what was heard
+        "audio:B", "audio:B", SENTENCES[2], "TTSStoppedFrame", "LLMFullResponseEndFrame",
+    ]  # fmt: skip
+    assert backup.spoken == SENTENCES[2:]
+    assert failover.switches == [("A", "B", "audio stalled for 0.25s")]
+
+
+async def test_fault_before_any_audio_voices_everything_on_the_backup_once():
+    primary, backup, failover = chain([hang()])
+    down, _ = await run_test(failover, frames_to_send=[TTSSpeakFrame("Hello there. How can I help?"), SleepFrame(0.8)])
+    assert [h for h in heard(down) if h.startswith("audio")] == ["audio:B", "audio:B"]
+    assert backup.spoken == ["Hello there. How can I help?"]
+    assert failover.switches == [("A", "B", "no audio within 0.25s")]
+
+
+async def test_caller_interruption_is_not_a_fault():
+    slow = Step(chunks=("x", "y", "z"), gap=0.15)
+    primary, backup, failover = chain([slow])
+    frames = [*response(*SENTENCES), SleepFrame(0.1), InterruptionFrame(), SleepFrame(0.6)]
+    down, _ = await run_test(failover, frames_to_send=frames)
+    assert failover.switches == [] and backup.spoken == []
+    assert "audio:B" not in heard(down)
+
+
+async def test_breaker_recovers_after_the_backoff():
+    clock = {"now": 0.0}
+    primary, backup, failover = chain([error(500)], backoff_s=5, clock=lambda: clock["now"])
+    backup.script.on_request = lambda n: clock.update(now=5.5) if n == 2 else None
+    frames = [*response("One."), SleepFrame(0.4), *response("Two."), SleepFrame(0.4), *response("Three."), SleepFrame(0.4)]
+    down, _ = await run_test(failover, frames_to_send=frames)
+    assert primary.spoken == ["One.", "Three."] and backup.spoken == ["One.", "Two."]
+    assert heard(down)[-5:-2] == ["audio:A", "audio:A", "Three."]
+    assert failover.breaker(primary).state == "closed"
+    assert [s[2] for s in failover.switches] == ["error 500", "recovery probe"]
+
+
+def test_resume_offset_goes_to_the_end_of_the_started_sentence():
+    text = "Hi there. It's ten (sharp)! Bye."
+    assert resume_offset(text, 0) == 0
+    assert text[resume_offset(text, 2):] == " It's ten (sharp)! Bye."
+    assert text[resume_offset(text, 8):] == " Bye."
+    assert resume_offset(text, 100) == len(text)
