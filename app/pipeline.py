@@ -32,12 +32,12 @@ from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.services.llm_service import LLMService
 from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 
-from app.brain.service import LocalBrainService
 from app.config.load import LoadedBot
 from app.flows.checks import resolve_function
 from app.flows.session import CallSession
-from app.providers.brain import build_brain
+from app.providers.brain import build_llms
 from app.store import Store
+from processors.llm_failover import LLMFailover
 from processors.transcript import BotTranscript
 from processors.turn_router import TurnRouter
 
@@ -108,17 +108,33 @@ class CallAssembly:
         await self.flow_manager.initialize(self.flow.initial_node)
 
 
+def count_switches(session: CallSession, kind: str) -> Callable[[str, str, str], None]:
+    """A failover's `on_switch`: each switch counted on the call (`failover:llm`, and by route)."""
+
+    def on_switch(old: str, new: str, reason: str) -> None:
+        session.counters[f"failover:{kind}"] += 1
+        session.counters[f"failover:{kind}:{old}->{new}"] += 1
+
+    return on_switch
+
+
 def brain_slot(bot: LoadedBot, session: CallSession) -> tuple[LLMService | LLMSwitcher, list[FrameProcessor]]:
     """The brain and the processors that stand in its place in the pipeline.
 
-    With an LLM configured and routing on: `TurnRouter -> LLMSwitcher([llm, local brain])`, so
-    simple turns never pay for an LLM round trip. With the local brain alone, just that."""
-    brain = build_brain(bot.config, session)
-    if isinstance(brain, LocalBrainService) or bot.config.routing == "off":
-        return brain, [brain]
-    fast = LocalBrainService(session)
-    switcher = LLMSwitcher(llms=[brain, fast])
-    return switcher, [TurnRouter(session, llm=brain, fast=fast, mode=bot.config.routing), switcher]
+    With the local brain alone, just that. With an LLM in the chain: `LLMFailover([llm, ...,
+    local brain])` (a provider that errors, is late or stalls hands the turn to the next), and
+    with routing on a `TurnRouter` ahead of it, so simple turns go straight to the local brain."""
+    llms = build_llms(bot.config, session)
+    if len(llms) == 1:
+        return llms[0], [llms[0]]
+    f = bot.config.failover
+    switcher = LLMFailover(
+        llms, first_token_s=f.llm_first_token_ms / 1000, stall_s=f.stall_ms / 1000,
+        backoff_s=f.backoff_s, max_backoff_s=f.max_backoff_s, on_switch=count_switches(session, "llm"),
+    )  # fmt: skip
+    if bot.config.routing == "off":
+        return switcher, [switcher]
+    return switcher, [TurnRouter(session, llm=llms[0], fast=llms[-1], mode=bot.config.routing), switcher]
 
 
 def assemble_call(

@@ -32,11 +32,13 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from app.brain.understand import NOTHING_HEARD
 from app.config.bot import BotConfig
 from app.config.load import LoadedBot
-from app.pipeline import CallAssembly, ChatResult, assemble_call, clock_for
-from app.providers.speech import build_stt, build_tts
+from app.pipeline import CallAssembly, ChatResult, assemble_call, clock_for, count_switches
+from app.providers.speech import build_stt, build_tts_chain
 from app.store import Store
+from processors.failover import OnSwitch
 from processors.flow_turn import FlowAwareTurnStop
 from processors.transcript import CallerTranscript
+from processors.tts_failover import TTSFailover
 
 
 def spoken_lines(bot: LoadedBot) -> list[str]:
@@ -91,6 +93,19 @@ def voice_user_params(config: BotConfig, expects_more: Callable[[str], bool] = l
     )
 
 
+def tts_slot(config: BotConfig, on_switch: OnSwitch | None = None) -> TTSService:
+    """The TTS chain of bot.yaml as one processor: a single service, or `TTSFailover` over the
+    chain (ending with embedded Piper) when there is somewhere to fail over to."""
+    chain = build_tts_chain(config)
+    if len(chain) == 1:
+        return chain[0]
+    f = config.failover
+    return TTSFailover(
+        chain, first_audio_s=f.tts_first_audio_ms / 1000, stall_s=f.stall_ms / 1000,
+        backoff_s=f.backoff_s, max_backoff_s=f.max_backoff_s, on_switch=on_switch,
+    )  # fmt: skip
+
+
 async def run_voice_call(
     bot: LoadedBot,
     store: Store,
@@ -117,7 +132,10 @@ async def run_voice_call(
         result.transcript.append({"role": "caller", "text": text})
         store.add_turn(call.session.call_id, "caller", text, clock())
 
-    tts = tts or build_tts(bot.config)
+    def switched(kind: str) -> OnSwitch:
+        return lambda old, new, reason: count_switches(call.session, kind)(old, new, reason)
+
+    tts = tts or tts_slot(bot.config, on_switch=switched("tts"))
     call = assemble_call(
         bot, store, clock=clock, transport=transport_name,
         inputs=[transport.input(), stt or build_stt(bot.config, bot.flow.vocabulary), CallerTranscript(on_line=caller_line)],

@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 NOW = "2026-11-23T10:00"  # a Monday
 
 
-def chat(turns: list[str], db: Path, bot: Path = ROOT / "bot.yaml", now: str = NOW) -> dict:
+def chat(turns: list[str], db: Path, bot: Path = ROOT / "bot.yaml", now: str = NOW, env: dict | None = None) -> dict:
     done = subprocess.run(
         [sys.executable, "-m", "app.cli", "chat", str(bot), "--json", "--now", now, "--db", str(db)],
         input="\n".join(turns) + "\n",
@@ -23,7 +23,7 @@ def chat(turns: list[str], db: Path, bot: Path = ROOT / "bot.yaml", now: str = N
         text=True,
         timeout=120,
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(db.parent), "FRONTDESK_LOG_LEVEL": "WARNING"},
+        env={"PATH": "/usr/bin:/bin", "HOME": str(db.parent), "FRONTDESK_LOG_LEVEL": "WARNING"} | (env or {}),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
@@ -68,6 +68,28 @@ def test_everything_in_one_breath_books_and_stores(db):
         )
         call = store.get_call(_only_call_id(db))
         assert [t["role"] for t in call["turns"]][:3] == ["bot", "caller", "bot"]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections to it are refused)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_claude_hands_every_turn_to_the_local_brain(db):
+    """ANTHROPIC_API_KEY set, but Claude unreachable: the call still books, and the switch is counted."""
+    env = {"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{closed_port()}"}
+    result = chat(["hello, can I book a beard trim this Saturday at eleven? I'm Tom Baker, 555 222 3333", "yes"], db, env=env)
+    assert result["outcome"] == BOOKING
+    lines = bot_lines(result)
+    assert lines[0] == "Thanks for calling Shear Delight. Would you like to book, reschedule or cancel an appointment?"
+    assert len(lines) == 3  # one greeting, one read-back, one confirmation: nothing said twice
+    with Store(db) as store:
+        metrics = store.get_call(_only_call_id(db))["metrics"]
+    assert metrics["failover:llm"] >= 1
 
 
 def _only_call_id(db: Path) -> str:

@@ -8,7 +8,7 @@ from loguru import logger
 from pipecat.services.llm_service import LLMService
 
 from app.brain.service import LocalBrainService
-from app.config.bot import AnthropicBrain, BotConfig, env_name
+from app.config.bot import AnthropicBrain, BotConfig, LocalBrain, env_name
 from app.flows.session import CallSession
 
 
@@ -21,17 +21,22 @@ def unavailable_reason(provider) -> str | None:
     return None
 
 
-def build_brain(config: BotConfig, session: CallSession) -> LLMService:
+def build_llms(config: BotConfig, session: CallSession) -> list[LLMService]:
+    """Every brain of the chain that can run here, in order, ending with the local brain.
+
+    The local brain is always last: it is the turn router's fast path and the last resort of the
+    failover, whether or not bot.yaml lists it."""
+    llms: list[LLMService] = []
     for provider in config.brain:
-        reason = unavailable_reason(provider)
-        if reason:
-            logger.info(f"brain '{provider.provider}' skipped: {reason}")
+        if isinstance(provider, LocalBrain):
+            break  # nothing after the local brain is ever needed
+        if reason := unavailable_reason(provider):
+            logger.warning(f"brain '{provider.provider}' skipped: {reason}")
             continue
         if isinstance(provider, AnthropicBrain):
-            return _anthropic(provider, config)
-        return LocalBrainService(session)
-    logger.info("no brain in the chain is available; using the local brain")
-    return LocalBrainService(session)
+            llms.append(_anthropic(provider, config))
+    llms.append(LocalBrainService(session))
+    return llms
 
 
 VOICE_RULES = (
@@ -41,22 +46,22 @@ VOICE_RULES = (
 
 
 def _anthropic(provider: AnthropicBrain, config: BotConfig) -> LLMService:
+    from anthropic import AsyncAnthropic
     from pipecat.services.anthropic.llm import AnthropicLLMService
 
     variable = env_name(provider.api_key)
     api_key = os.environ[variable] if variable else ""
-    base_url = provider.base_url or os.environ.get("ANTHROPIC_BASE_URL")
-    client = None
-    if base_url:
-        from anthropic import AsyncAnthropic
 
-        client = AsyncAnthropic(api_key=api_key, base_url=base_url)
+    # No SDK retries: a refused, failed or late request is the failover's to handle, at once.
+    base_url = provider.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
+    client = AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0)
     return AnthropicLLMService(
         api_key=api_key,
         client=client,
         settings=AnthropicLLMService.Settings(
             model=provider.model,
             max_tokens=provider.max_tokens,
+            enable_prompt_caching=True,  # the persona, rules and tools repeat on every turn
             system_instruction=f"{config.persona}\n\n{VOICE_RULES.format(n=config.voice.max_sentences)}",
         ),
     )

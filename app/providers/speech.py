@@ -35,30 +35,43 @@ def _missing_key(provider) -> str | None:
     return f"{variable} is not set" if variable and not os.environ.get(variable) else None
 
 
-def build_stt(config: BotConfig, vocabulary: list[str] = ()) -> STTService:
+def build_stt_chain(config: BotConfig, vocabulary: list[str] = ()) -> list[STTService]:
+    """Every STT of the chain that can run here, in order, ending with embedded Whisper (the
+    fallback of every chain, whether or not bot.yaml lists it)."""
+    chain: list[STTService] = []
     for provider in config.stt:
         if reason := _missing_key(provider):
             logger.warning(f"stt '{provider.provider}' skipped: {reason}")
             continue
         if isinstance(provider, WhisperSTT):
-            return _whisper(provider, vocabulary)
+            return chain + [_whisper(provider, vocabulary)]
         if isinstance(provider, DeepgramSTT):
-            return _deepgram(provider)
-    logger.warning("no STT provider in the chain is available; using embedded Whisper")
-    return _whisper(WhisperSTT(provider="whisper"), vocabulary)
+            chain.append(_deepgram(provider, vocabulary))
+    return chain + [_whisper(WhisperSTT(provider="whisper"), vocabulary)]
 
 
-def build_tts(config: BotConfig) -> TTSService:
+def build_tts_chain(config: BotConfig) -> list[TTSService]:
+    """Every TTS of the chain that can run here, in order, ending with embedded Piper."""
+    chain: list[TTSService] = []
     for provider in config.tts:
         if reason := _missing_key(provider):
             logger.warning(f"tts '{provider.provider}' skipped: {reason}")
             continue
         if isinstance(provider, PiperTTS):
-            return _piper(provider)
+            return chain + [_piper(provider)]
         if isinstance(provider, CartesiaTTS):
-            return _cartesia(provider)
-    logger.warning("no TTS provider in the chain is available; using embedded Piper")
-    return _piper(PiperTTS(provider="piper"))
+            chain.append(_cartesia(provider))
+    return chain + [_piper(PiperTTS(provider="piper"))]
+
+
+def build_stt(config: BotConfig, vocabulary: list[str] = ()) -> STTService:
+    """The first STT of the chain (no failover)."""
+    return build_stt_chain(config, vocabulary)[0]
+
+
+def build_tts(config: BotConfig) -> TTSService:
+    """The first TTS of the chain (no failover)."""
+    return build_tts_chain(config)[0]
 
 
 def whisper_prompt(vocabulary: list[str]) -> str | None:
@@ -89,12 +102,20 @@ def _piper(provider: PiperTTS) -> TTSService:
     return EmbeddedPiperTTS(model_path=voices / f"{provider.voice}.onnx", voice=provider.voice, cache=PHRASES if provider.cache else None)
 
 
-def _deepgram(provider: DeepgramSTT) -> STTService:
-    from pipecat.services.deepgram.stt import DeepgramSTTService
+def _deepgram(provider: DeepgramSTT, vocabulary: list[str] = ()) -> STTService:
+    """Deepgram live transcription; the flow's words (services, menu items) boosted as keyterms."""
+    from pipecat.services.deepgram.stt import DeepgramSTTService, DeepgramSTTSettings
 
     variable = env_name(provider.api_key)
     kwargs = {"base_url": provider.base_url} if provider.base_url else {}
-    return DeepgramSTTService(api_key=os.environ[variable] if variable else "", **kwargs)
+    return DeepgramSTTService(
+        api_key=os.environ[variable] if variable else "",
+        settings=DeepgramSTTSettings(
+            model=provider.model, interim_results=provider.interim_results, smart_format=True,
+            keyterm=list(vocabulary)[:100] or None,
+        ),
+        **kwargs,
+    )  # fmt: skip
 
 
 def _cartesia(provider: CartesiaTTS) -> TTSService:
