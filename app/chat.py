@@ -10,7 +10,7 @@ from pipecat.frames.frames import EndFrame, TranscriptionFrame, UserStartedSpeak
 from pipecat.pipeline.runner import WorkerRunner
 
 from app.config.load import LoadedBot
-from app.pipeline import ChatResult, assemble_call, clock_for
+from app.pipeline import CallAssembly, ChatResult, assemble_call, clock_for
 from app.store import Store
 
 
@@ -21,6 +21,7 @@ async def run_chat(
     *,
     now: datetime | None = None,
     on_bot: Callable[[str], None] | None = None,
+    on_ready: Callable[[CallAssembly], None] | None = None,
 ) -> ChatResult:
     """Hold one conversation: the bot greets, then each caller turn is answered until the flow ends."""
     clock = clock_for(bot, now)
@@ -34,6 +35,8 @@ async def run_chat(
 
     call = assemble_call(bot, store, clock=clock, transport="chat", on_bot_line=bot_line)
     result.call_id = call.session.call_id
+    if on_ready:
+        on_ready(call)
     started = asyncio.Event()
 
     @call.worker.event_handler("on_pipeline_started")

@@ -1,7 +1,7 @@
 """Assemble one call: the Pipecat pipeline around a brain driven by Pipecat Flows.
 
-    transport in -> [STT] -> user aggregator -> brain (Flows) -> bot transcript -> [TTS]
-                 -> transport out -> assistant aggregator
+    transport in -> [STT] -> user aggregator -> [turn router] -> brain (Flows; LLM failover)
+                 -> reply guard -> bot transcript -> [TTS] -> transport out -> assistant aggregator
 
 `frontdesk chat` uses this same assembly with no audio stages: text turns enter as finalized
 transcriptions and the bot's words are read off the transcript processor.
@@ -38,6 +38,7 @@ from app.flows.session import CallSession
 from app.providers.brain import build_llms
 from app.store import Store
 from processors.llm_failover import LLMFailover
+from processors.reply_guard import ReplyGuard
 from processors.transcript import BotTranscript
 from processors.turn_router import TurnRouter
 
@@ -157,7 +158,11 @@ def assemble_call(
     params = user_params or LLMUserAggregatorParams(user_turn_strategies=ExternalUserTurnStrategies())
     aggregators = LLMContextAggregatorPair(context, user_params=params)
     transcript = BotTranscript(on_line=on_bot_line)
-    pipeline = Pipeline([*inputs, aggregators.user(), *brain_stages, transcript, *outputs, aggregators.assistant()])
+    voice = bot.config.voice
+    guard = ReplyGuard(max_sentences=voice.max_sentences, strip_markdown=voice.strip_markdown, on_event=lambda name: session.counters.update([name]))
+    pipeline = Pipeline([
+        *inputs, aggregators.user(), guard.fence(), *brain_stages, guard, transcript, *outputs, aggregators.assistant(),
+    ])  # fmt: skip
     worker = PipelineWorker(
         pipeline,
         params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),

@@ -33,10 +33,11 @@ from app.brain.understand import NOTHING_HEARD
 from app.config.bot import BotConfig
 from app.config.load import LoadedBot
 from app.pipeline import CallAssembly, ChatResult, assemble_call, clock_for, count_switches
-from app.providers.speech import build_stt, build_tts_chain
+from app.providers.speech import build_stt_chain, build_tts_chain
 from app.store import Store
 from processors.failover import OnSwitch
 from processors.flow_turn import FlowAwareTurnStop
+from processors.stt_failover import STTFailover
 from processors.transcript import CallerTranscript
 from processors.tts_failover import TTSFailover
 
@@ -93,6 +94,19 @@ def voice_user_params(config: BotConfig, expects_more: Callable[[str], bool] = l
     )
 
 
+def stt_slot(config: BotConfig, vocabulary: list[str], on_switch: OnSwitch | None = None) -> STTService:
+    """The STT chain of bot.yaml as one processor: a single service, or `STTFailover` over the
+    chain (ending with embedded Whisper), replaying the caller's words on the backup."""
+    chain = build_stt_chain(config, vocabulary)
+    if len(chain) == 1:
+        return chain[0]
+    f = config.failover
+    return STTFailover(
+        chain, final_s=f.stt_final_ms / 1000, stall_s=f.stall_ms / 1000,
+        backoff_s=f.backoff_s, max_backoff_s=f.max_backoff_s, on_switch=on_switch,
+    )  # fmt: skip
+
+
 def tts_slot(config: BotConfig, on_switch: OnSwitch | None = None) -> TTSService:
     """The TTS chain of bot.yaml as one processor: a single service, or `TTSFailover` over the
     chain (ending with embedded Piper) when there is somewhere to fail over to."""
@@ -138,7 +152,7 @@ async def run_voice_call(
     tts = tts or tts_slot(bot.config, on_switch=switched("tts"))
     call = assemble_call(
         bot, store, clock=clock, transport=transport_name,
-        inputs=[transport.input(), stt or build_stt(bot.config, bot.flow.vocabulary), CallerTranscript(on_line=caller_line)],
+        inputs=[transport.input(), stt or stt_slot(bot.config, bot.flow.vocabulary, switched("stt")), CallerTranscript(on_line=caller_line)],
         outputs=[tts, transport.output()],
         user_params=voice_user_params(bot.config, lambda text: bool(holder) and holder[0].session.expects_more(text)), observers=observers,
     )  # fmt: skip

@@ -14,8 +14,9 @@ before `LLMFullResponseEndFrame`; or a non-fatal `ErrorFrame` from that LLM (Ant
 for every API status error, 401/429/5xx/529, and connection errors, then its end frame). Then:
 its breaker records the failure, it is interrupted and silenced, and the same context is replayed
 on the next available LLM. If text of the failed reply already reached the caller, the backup's
-reply opens with `notice` (one LLMTextFrame) so the caller hears the restart; the response start
-and end frames downstream stay one pair. An end frame within the deadlines records a success,
+reply opens with `notice` (one LLMTextFrame) so the caller hears the restart, and is a response of
+its own (the partial one is closed first); otherwise the response start and end frames downstream
+stay one pair. An end frame within the deadlines records a success,
 which closes a half-open breaker (a failed LLM is probed on the first turn after its back-off).
 If no LLM is left, the response is closed and an ErrorFrame goes upstream.
 """
@@ -156,9 +157,14 @@ class LLMFailover(FailoverMixin, LLMSwitcher):
         turn.last_output = asyncio.get_running_loop().time()
         out: list[Frame] = [frame]
         if isinstance(frame, LLMFullResponseStartFrame):
-            if turn.started_down:
+            if not turn.started_down:
+                turn.started_down = True
+            elif turn.notice_due:
+                # The failed reply was partly spoken: close it, and the backup's (notice first)
+                # is a reply of its own, so the reply guard counts its sentences afresh.
+                return [LLMFullResponseEndFrame(), frame]
+            else:
                 return []
-            turn.started_down = True
         elif isinstance(frame, (LLMTextFrame, FunctionCallsStartedFrame)):
             turn.first_token = True
             if turn.notice_due:

@@ -39,6 +39,10 @@ was spoken, cleaned. Every other frame passes through untouched; `InterruptionFr
 guard. `strip_markdown=False` keeps the text as written (whitespace tidied) and only enforces the
 limit. A reply without any sentence punctuation is held until its end frame.
 
+Authored replies. A response whose `LLMFullResponseStartFrame` carries `metadata[AUTHORED]` (the
+local brain's: the flow's own prompts and read-backs, written by the business, such as a cart
+read back item by item) is cleaned but not cut: the limit is for what a model improvises.
+
 Offline, `clean_text` and `split_sentences` give the same result as the stream:
 `" ".join(split_sentences(clean_text(reply))[:n])` is what the guard says, however the reply is
 cut into tokens.
@@ -58,6 +62,8 @@ from pipecat.frames.frames import (
     LLMTextFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+AUTHORED = "frontdesk.authored"  # LLMFullResponseStartFrame.metadata key: text written in the flow
 from pipecat.utils.string import match_endofsentence
 from pipecat.utils.text.transforms import strip_markdown as _pipecat_strip_markdown
 
@@ -535,6 +541,7 @@ class ReplyGuard(FrameProcessor):
         if max_sentences < 1:
             raise ValueError(f"ReplyGuard: max_sentences must be at least 1, got {max_sentences}")
         super().__init__(**kwargs)
+        self._limit = max_sentences
         self._max = max_sentences
         self._clean = strip_markdown
         self._on_event = on_event
@@ -567,6 +574,7 @@ class ReplyGuard(FrameProcessor):
             if isinstance(frame, LLMFullResponseStartFrame):
                 self._reset()
                 self._in_reply = True
+                self._max = 1_000_000 if frame.metadata.get(AUTHORED) else self._limit
                 self._skip_tts = frame.skip_tts
                 self.stats = {"sentences": 0, "cut": 0, "dropped_chars": 0}
                 self.totals["replies"] += 1

@@ -26,6 +26,7 @@ from pipecat.services.settings import LLMSettings
 
 from app.brain.understand import NOTHING_HEARD, Call, Decision, Say, decide, on_entry
 from app.flows.session import CallSession
+from processors.reply_guard import AUTHORED
 
 _QUOTED = re.compile(r"[\"“']([^\"”']{8,})[\"”']")
 
@@ -50,7 +51,10 @@ class LocalBrainService(LLMService):
         if not isinstance(frame, LLMContextFrame):
             await self.push_frame(frame, direction)
             return
-        await self.push_frame(LLMFullResponseStartFrame())
+        # What it says is written in the flow: the reply guard cleans it but does not cut it.
+        start = LLMFullResponseStartFrame()
+        start.metadata[AUTHORED] = True
+        await self.push_frame(start)
         await self.start_processing_metrics()
         try:
             await self._respond(frame.context)

@@ -46,19 +46,13 @@ VOICE_RULES = (
 
 
 def _anthropic(provider: AnthropicBrain, config: BotConfig) -> LLMService:
-    from anthropic import AsyncAnthropic
-    from pipecat.services.anthropic.llm import AnthropicLLMService
+    from app.providers.claude import ClaudeLLMService
 
     variable = env_name(provider.api_key)
-    api_key = os.environ[variable] if variable else ""
-
-    # No SDK retries: a refused, failed or late request is the failover's to handle, at once.
-    base_url = provider.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
-    client = AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0)
-    return AnthropicLLMService(
-        api_key=api_key,
-        client=client,
-        settings=AnthropicLLMService.Settings(
+    return ClaudeLLMService(
+        api_key=os.environ[variable] if variable else "",
+        base_url=provider.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+        settings=ClaudeLLMService.Settings(
             model=provider.model,
             max_tokens=provider.max_tokens,
             enable_prompt_caching=True,  # the persona, rules and tools repeat on every turn
