@@ -43,8 +43,11 @@ from processors.tts_failover import TTSFailover
 
 
 def spoken_lines(bot: LoadedBot) -> list[str]:
-    """Lines the bot says word for word: the flow's fixed prompts and the FAQ answers."""
-    return bot.flow.fixed_lines + [faq.answer for faq in bot.config.faq]
+    """Lines the bot says word for word: the flow's fixed prompts, the fixed heads of its templated
+    lines ("Let me read that back:") and the FAQ answers."""
+    from app.providers.piper import template_heads
+
+    return bot.flow.fixed_lines + template_heads(bot.flow.spoken_lines) + [faq.answer for faq in bot.config.faq]
 
 
 async def warm_up(bot: LoadedBot) -> None:

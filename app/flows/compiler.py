@@ -123,6 +123,11 @@ class CompiledFlow:
     @property
     def fixed_lines(self) -> list[str]:
         """What the bot may say word for word (no `{slot}` in it): prompts, reprompts, node lines."""
+        return [line for line in self.spoken_lines if "{" not in line]
+
+    @property
+    def spoken_lines(self) -> list[str]:
+        """Every line the flow gives the bot to say, templates (`{{ slot }}`) included."""
         found: list[str] = []
 
         def walk(value) -> None:
@@ -145,7 +150,7 @@ class CompiledFlow:
                     walk(item)
 
         walk(self.flow)
-        return [line for line in dict.fromkeys(found) if "{" not in line]
+        return list(dict.fromkeys(found))
 
     def speech_on_entry(self, node: str) -> str | None:
         model = self.flow.nodes[node]

@@ -7,11 +7,17 @@
   ("What day would you like to come in?"), so the audio of each sentence is kept (LRU, bounded
   by bytes, shared by all calls) and `prewarm()` synthesizes a flow's fixed lines in the
   background when a bot is loaded. A cached sentence starts playing at once.
+- **Clause first.** A long sentence that is not cached ("Let me read that back: a medium
+  margherita and a sprite.") is synthesized in two parts, split at its first clause boundary
+  (comma, colon, semicolon, dash): the first part plays while the rest is synthesized, and is
+  often cached itself ("Let me read that back:" is the fixed head of a template, prewarmed; "Got
+  it," recurs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
@@ -85,6 +91,35 @@ class PhraseCache:
 PHRASES = PhraseCache()
 
 
+_CLAUSE_END = re.compile(r"[,:;](?=\s)|\s[-\u2013\u2014](?=\s)")
+MIN_SPLIT_CHARS = 40
+
+
+def clauses(sentence: str) -> list[str]:
+    """`sentence` as [first clause, rest] when it is long enough to gain from the split, else [it]."""
+    text = sentence.strip()
+    if len(text) < MIN_SPLIT_CHARS:
+        return [text]
+    for match in _CLAUSE_END.finditer(text):
+        head, rest = text[: match.end()].strip(), text[match.end() :].strip()
+        if len(rest.split()) >= 3:
+            return [head, rest]
+        if len(rest.split()) < 3:
+            break
+    return [text]
+
+
+def template_heads(lines: Iterable[str]) -> list[str]:
+    """The fixed first clause of templated lines ("Let me read that back: {{ cart }}." gives
+    "Let me read that back:"), which the clause split will ask the cache for."""
+    heads = []
+    for line in lines:
+        head = line.split("{", 1)[0].strip() if "{" in line else ""
+        if head and head[-1] in ",:;" and len(head.split()) >= 2:
+            heads.append(head)
+    return heads
+
+
 def synthesize(voice, text: str) -> list[bytes]:
     return [chunk.audio_int16_bytes for chunk in voice.synthesize(text)]
 
@@ -139,27 +174,29 @@ class EmbeddedPiperTTS(PiperTTSService):
         return await prewarm(self._model_path, lines, self._cache) if self._cache is not None else 0
 
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
-        cached = self._cache.get(self._voice_name, text) if self._cache else None
-        collected: list[bytes] = []
+        cache = self._cache
 
-        async def from_cache() -> AsyncIterator[bytes]:
-            for chunk in cached:
-                yield chunk
-
-        async def from_voice() -> AsyncIterator[bytes]:
-            chunks = iter(self._voice.synthesize(text))
-            while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
-                collected.append(chunk.audio_int16_bytes)
-                yield chunk.audio_int16_bytes
+        async def audio() -> AsyncIterator[bytes]:
+            whole = cache.get(self._voice_name, text) if cache else None
+            for part in [text] if whole is not None else clauses(text):
+                cached = whole if whole is not None or part == text else (cache.get(self._voice_name, part) if cache else None)
+                if cached is not None:
+                    for chunk in cached:
+                        yield chunk
+                    continue
+                collected: list[bytes] = []
+                chunks = iter(self._voice.synthesize(part))
+                while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+                    collected.append(chunk.audio_int16_bytes)
+                    yield chunk.audio_int16_bytes
+                if cache is not None and collected:
+                    cache.put(self._voice_name, part, collected)
 
         try:
             await self.start_tts_usage_metrics(text)
-            source = from_cache() if cached is not None else from_voice()
-            async for frame in self._stream_audio_frames_from_iterator(source, in_sample_rate=self._voice.config.sample_rate, context_id=context_id):
+            async for frame in self._stream_audio_frames_from_iterator(audio(), in_sample_rate=self._voice.config.sample_rate, context_id=context_id):
                 await self.stop_ttfb_metrics()
                 yield frame
-            if cached is None and self._cache is not None and collected:
-                self._cache.put(self._voice_name, text, collected)
         except Exception as e:
             logger.error(f"{self} exception: {e}")
             yield ErrorFrame(error=f"Piper failed: {e}")
