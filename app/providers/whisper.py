@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
@@ -62,6 +63,15 @@ class _Early:
 
     def __len__(self) -> int:  # the segment queue tests truthiness
         return self.size
+
+
+TOKENS_PER_SECOND = 15  # speech is ~3 words a second; a spelled-out phone number ~6 tokens a second
+
+
+def max_tokens(seconds: float) -> int:
+    """A ceiling on the tokens decoded for `seconds` of speech, far above what speech needs: a
+    decode that loops stops there instead of at Whisper's 448."""
+    return int(seconds * TOKENS_PER_SECOND) + 20
 
 
 class EmbeddedWhisperSTT(WhisperSTTService):
@@ -129,7 +139,9 @@ class EmbeddedWhisperSTT(WhisperSTTService):
 
     def _transcribe(self, pcm: bytes, early: _Early | None = None) -> str:
         audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        asked = time.perf_counter()
         with _transcribe_lock:
+            began = time.perf_counter()
             if early is not None and early.dropped:
                 return ""
             segments, _ = self._model.transcribe(
@@ -137,8 +149,19 @@ class EmbeddedWhisperSTT(WhisperSTTService):
                 language=self._settings.language,
                 hotwords=self._settings.hotwords,
                 initial_prompt=self._settings.initial_prompt,
+                # One decode, bounded by the audio's length. Whisper's default falls back to
+                # sampling at higher temperatures when a decode looks repetitive or unsure, which a
+                # digit string cut off mid-number does ("5-5-5-2-2-2-3"): measured here, 4 s of
+                # decoding for 3.4 s of audio, holding the model from the caller's final words.
+                temperature=0.0,
+                max_new_tokens=max_tokens(len(audio) / 16000),
             )
             segments = list(segments)  # decoding happens as the generator is consumed
+        done = time.perf_counter()
+        logger.debug(
+            f"whisper: {len(audio) / 16000:.2f}s of audio, waited {1000 * (began - asked):.0f} ms, decoded in "
+            f"{1000 * (done - began):.0f} ms, temperatures {[s.temperature for s in segments]}"
+        )
         # Whisper's own rule: silence is a likely no-speech segment that was also decoded with low
         # confidence. (Pipecat drops on no_speech_prob alone, which loses digit strings such as
         # phone numbers when the prompt is about pizzas: no_speech_prob ~0.4, avg_logprob ~-0.4.)

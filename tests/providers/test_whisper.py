@@ -10,7 +10,7 @@ from pipecat.tests.utils import SleepFrame, run_test
 from app.config.diagnostics import Diagnostics
 from app.config.load import load_flow
 from app.providers.speech import whisper_model_dir, whisper_prompt
-from app.providers.whisper import EmbeddedWhisperSTT
+from app.providers.whisper import EmbeddedWhisperSTT, max_tokens
 from app.simulate.caller import synthesize
 from tests.conftest import ROOT
 
@@ -79,3 +79,21 @@ async def test_digit_strings_are_not_dropped_as_silence():
     # Not dropped; which digits tiny.en hears varies from run to run (CTranslate2 on 2 threads is
     # not bit-for-bit repeatable), so only the shape is checked.
     assert len(digits) >= 9 and digits.startswith("55") and "3" in digits
+
+
+async def test_one_bounded_decode_per_segment(monkeypatch):
+    """No fallback to sampling at higher temperatures (a cut-off digit string triggered it: 4 s of
+    decoding), and a ceiling on tokens proportional to the audio, so a looping decode stops early."""
+    service = stt()
+    asked: list[dict] = []
+    real = service._model.transcribe
+
+    def spy(audio, **options):
+        asked.append(options | {"seconds": len(audio) / RATE})
+        return real(audio, **options)
+
+    monkeypatch.setattr(service._model, "transcribe", spy)
+    await transcribe(service, synthesize("five five five two two two three"))
+    assert asked and all(o["temperature"] == 0.0 for o in asked)
+    assert all(o["max_new_tokens"] == max_tokens(o["seconds"]) < 448 for o in asked)
+    assert max_tokens(3.5) >= 2 * 20  # a spelled-out phone number needs ~20 tokens in ~3.5 s
