@@ -33,6 +33,7 @@ from pipecat.services.llm_service import LLMService
 from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 
 from app.config.load import LoadedBot
+from app.cost import UsageMeter, price_call
 from app.flows.checks import resolve_function
 from app.flows.session import CallSession
 from app.providers.brain import build_llms
@@ -74,6 +75,8 @@ class ChatResult:
     outcome: dict[str, Any] | None = None
     call_id: str = ""
     counters: dict[str, int] = field(default_factory=dict)
+    cost_usd: float = 0.0
+    usage: dict[str, dict] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {"transcript": self.transcript, "node": self.node, "slots": self.slots, "outcome": self.outcome}
@@ -92,6 +95,7 @@ class CallAssembly:
     worker: PipelineWorker
     flow: PipecatFlow
     flow_manager: FlowManager
+    meter: UsageMeter
 
     def finish(self, result: ChatResult, clock: Callable[[], datetime]) -> ChatResult:
         """Fill in how the call ended and close its record in the store."""
@@ -100,7 +104,11 @@ class CallAssembly:
         result.slots = session.slots_json()
         result.outcome = session.outcome
         result.counters = dict(session.counters)
-        session.store.end_call(session.call_id, ended_at=clock(), final_node=result.node, outcome=result.outcome, metrics=result.counters)
+        cost = price_call(self.meter.finish(), self.bot.config.prices)
+        spent = cost.as_metrics()  # cost_usd, cost_by_provider, usage (and unpriced providers)
+        result.cost_usd, result.usage = cost.total, spent["usage"]
+        logger.info(f"call {session.call_id}: {cost.summary()}")
+        session.store.end_call(session.call_id, ended_at=clock(), final_node=result.node, outcome=result.outcome, metrics=result.counters | spent)
         return result
 
     async def start(self) -> None:
@@ -159,6 +167,7 @@ def assemble_call(
     aggregators = LLMContextAggregatorPair(context, user_params=params)
     transcript = BotTranscript(on_line=on_bot_line)
     voice = bot.config.voice
+    meter = UsageMeter(transport)
     guard = ReplyGuard(max_sentences=voice.max_sentences, strip_markdown=voice.strip_markdown, on_event=lambda name: session.counters.update([name]))
     pipeline = Pipeline([
         *inputs, aggregators.user(), guard.fence(), *brain_stages, guard, transcript, *outputs, aggregators.assistant(),
@@ -169,11 +178,11 @@ def assemble_call(
         enable_rtvi=transport != "chat",  # the prebuilt client and Pipecat's evals speak RTVI
         idle_timeout_secs=None,
         conversation_id=call_id,
-        observers=observers or [],
+        observers=[*(observers or []), meter],
     )
     flow = PipecatFlow(bot.flow.config, handlers=flow_handlers(bot, session))
     flow_manager = FlowManager(llm=brain, context_aggregator=aggregators, worker=worker, global_functions=flow.global_functions)
     store.start_call(call_id, bot=bot.config.name, flow=bot.flow.file, transport=transport, started_at=clock())
     logger.info(f"call {call_id}: {bot.config.name} on {bot.flow.file} via {transport}, brain {type(brain).__name__}")
-    return CallAssembly(bot, session, brain, context, aggregators, transcript, worker, flow, flow_manager)
+    return CallAssembly(bot, session, brain, context, aggregators, transcript, worker, flow, flow_manager, meter)
 

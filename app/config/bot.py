@@ -141,6 +141,50 @@ class Telephony(Strict):
     twilio: Twilio = Twilio()
 
 
+class Daily(Strict):
+    """Browser calls through Daily rooms (`/daily`, `POST /start` with createDailyRoom)."""
+
+    api_key: Secret = "${DAILY_API_KEY}"
+    api_url: str | None = Field(None, description="Daily's REST API; default DAILY_API_URL or https://api.daily.co/v1")
+    room_expiry_min: int = Field(120, ge=1, le=1440, description="a room (and its tokens) expires this long after it is made")
+
+    _check = field_validator("api_key")(classmethod(lambda cls, v: _secret(v)))
+
+
+# --- prices: USD per unit, per provider; None = not set (the usage is kept, its cost not counted)
+
+
+class LLMPrice(Strict):
+    input_per_mtok: float = Field(0.0, ge=0, description="USD per million input tokens")
+    output_per_mtok: float = Field(0.0, ge=0)
+    cache_read_per_mtok: float = Field(0.0, ge=0)
+    cache_write_per_mtok: float = Field(0.0, ge=0)
+
+
+class STTPrice(Strict):
+    per_minute: float = Field(0.0, ge=0, description="USD per minute of audio transcribed")
+
+
+class TTSPrice(Strict):
+    per_1k_characters: float = Field(0.0, ge=0, description="USD per thousand characters spoken")
+
+
+class MinutePrice(Strict):
+    per_minute: float = Field(0.0, ge=0, description="USD per minute of call")
+
+
+class Prices(Strict):
+    """What each provider costs, for the estimated cost of a call (log and call record)."""
+
+    anthropic: LLMPrice | None = None
+    deepgram: STTPrice | None = None
+    cartesia: TTSPrice | None = None
+    twilio: MinutePrice | None = None
+    daily: MinutePrice | None = None
+    whisper: STTPrice = STTPrice()  # embedded: free
+    piper: TTSPrice = TTSPrice()
+
+
 class FAQ(Strict):
     match: list[str] = Field(min_length=1, description="words or phrases that ask this question")
     answer: str
@@ -165,6 +209,8 @@ class BotConfig(Strict):
     storage: Storage = Storage()
     server: Server = Server()
     telephony: Telephony = Telephony()
+    daily: Daily = Daily()
+    prices: Prices = Prices()
     faq: list[FAQ] = Field(default_factory=list)
 
     @field_validator("timezone")
