@@ -2,7 +2,9 @@
 
     GET  /            -> redirect to /client/
     GET  /client/     the Pipecat prebuilt browser UI (SmallWebRTC)
-    POST /start       a session for the prebuilt UI, whose offer goes to /sessions/{id}/api/offer
+    POST /start       a session for the prebuilt UI, whose offer goes to /sessions/{id}/api/offer;
+                      with {"createDailyRoom": true} a Daily room the bot joins (app/server/daily.py)
+    GET  /daily       a Daily room with the bot in it, the browser redirected there
     POST/PATCH /api/offer   WebRTC offer / ICE candidates (SmallWebRTCRequestHandler)
     WS   /ws          Pipecat's eval harness (`pipecat eval run --bot-url ws://host:port/ws`)
     GET  /health      status, active calls, bot, flow, config generation, last reload error
@@ -35,6 +37,7 @@ from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 from starlette.websockets import WebSocketState
 
 from app.config.load import LoadedBot
+from app.server.daily import add_daily_routes, wants_daily
 from app.server.reload import BotSource
 from app.store import Store
 
@@ -148,6 +151,7 @@ def create_app(
     app = FastAPI(title="frontdesk", lifespan=lifespan)
     app.state.frontdesk = state
     _frontend_routes(app)
+    daily = add_daily_routes(app, state)
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -180,6 +184,8 @@ def create_app(
             body = {}
         if not isinstance(body, dict):
             body = {}
+        if wants_daily(body):
+            return await daily.start()
         transport = body.get("transport") or "webrtc"
         if transport != "webrtc":
             raise HTTPException(status_code=400, detail=f"transport '{transport}' is not served here; use 'webrtc' (or /ws for Pipecat evals)")

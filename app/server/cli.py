@@ -31,6 +31,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from app.errors import ConfigError
     from app.server.app import DEFAULT_DRAIN_TIMEOUT_S, DrainingServer, create_app
+    from app.server.daily import startup_note
     from app.server.reload import BotSource
     from app.store import Store
 
@@ -51,6 +52,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
         server = DrainingServer(config, app.state.frontdesk.calls, drain_timeout)
         logger.info(f"{bot.config.name} on {bot.flow.file}: open {_display_url(host, port)} (storage {db})")
+        logger.info(startup_note(bot.config, _display_url(host, port).removesuffix("/client")))
         try:
             server.run()
         except KeyboardInterrupt:
