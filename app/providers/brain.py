@@ -10,15 +10,7 @@ from pipecat.services.llm_service import LLMService
 from app.brain.service import LocalBrainService
 from app.config.bot import AnthropicBrain, BotConfig, LocalBrain, env_name
 from app.flows.session import CallSession
-
-
-def unavailable_reason(provider) -> str | None:
-    """Why a provider cannot be used now (a missing key, by variable name), or None."""
-    if isinstance(provider, AnthropicBrain):
-        variable = env_name(provider.api_key)
-        if variable and not os.environ.get(variable):
-            return f"{variable} is not set"
-    return None
+from app.providers.report import missing_key
 
 
 def build_llms(config: BotConfig, session: CallSession) -> list[LLMService]:
@@ -30,7 +22,7 @@ def build_llms(config: BotConfig, session: CallSession) -> list[LLMService]:
     for provider in config.brain:
         if isinstance(provider, LocalBrain):
             break  # nothing after the local brain is ever needed
-        if reason := unavailable_reason(provider):
+        if reason := missing_key(provider):
             logger.warning(f"brain '{provider.provider}' skipped: {reason}")
             continue
         if isinstance(provider, AnthropicBrain):

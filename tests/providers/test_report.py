@@ -1,0 +1,32 @@
+"""The start-up report of the provider chains: missing keys named by variable, never by value."""
+
+from __future__ import annotations
+
+from app.config.bot import BotConfig
+from app.providers.report import chain_report
+
+CONFIG = BotConfig.model_validate({
+    "name": "x", "flow": "f.yaml",
+    "brain": [{"provider": "anthropic"}, {"provider": "local"}],
+    "stt": [{"provider": "deepgram"}],
+    "tts": [{"provider": "cartesia"}, {"provider": "piper"}],
+})  # fmt: skip
+
+
+def test_missing_keys_are_named_and_the_chain_falls_through(monkeypatch):
+    for name in ("ANTHROPIC_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert chain_report(CONFIG) == [
+        "brain: anthropic (off: ANTHROPIC_API_KEY is not set) -> local",
+        "stt: deepgram (off: DEEPGRAM_API_KEY is not set) -> whisper",
+        "tts: cartesia (off: CARTESIA_API_KEY is not set) -> piper",
+    ]
+
+
+def test_keys_that_are_set_switch_providers_on_without_showing_them(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-secret-value")
+    monkeypatch.setenv("DEEPGRAM_API_KEY", "dg-secret-value")
+    monkeypatch.delenv("CARTESIA_API_KEY", raising=False)
+    report = chain_report(CONFIG)
+    assert report[:2] == ["brain: anthropic -> local", "stt: deepgram -> whisper"]
+    assert not any("secret" in line for line in report)
