@@ -84,13 +84,22 @@ def _form(session: CallSession, node: str, utterance: str, words: list[str], agg
             return Route(True, "correction at read-back") if aggressive else None
         if classify_yes_no(utterance) is not None and (aggressive or len(words) <= 4):
             return Route(True, "yes/no to read-back")
-        return None
+        return _cart_edit(session, utterance, aggressive)
     values = extract(utterance, specs, now=session.clock(), expected=progress.asking)
     if not values:
-        return None
+        return _cart_edit(session, utterance, aggressive)
     if progress.asking in values and len(words) <= SHORT:
         return Route(True, f"value for '{progress.asking}'")
     return Route(True, "slot values") if aggressive else None
+
+
+def _cart_edit(session: CallSession, utterance: str, aggressive: bool) -> Route | None:
+    """An order change after the menu ("actually add a sprite" at the checkout read-back), which
+    the local brain applies to the cart: fast in aggressive mode."""
+    if not aggressive or session.cart is None or not session.flow.menus:
+        return None
+    menu = next(iter(session.flow.menus.values()))
+    return Route(True, "order edit") if parse_order(utterance, menu.catalog) else None
 
 
 def _menu(session: CallSession, node: str, utterance: str, words: list[str], aggressive: bool) -> Route | None:

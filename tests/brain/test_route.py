@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.brain.route import route
+from app.brain.route import Route, route
 from app.config.load import load_bot
 from app.flows.session import CallSession
 from app.store import Store
@@ -83,3 +83,12 @@ def test_routing_changes_nothing_in_the_session(session):
         route(session, utterance, "aggressive")
     after = (dict(session.values), {k: vars(v).copy() for k, v in session.progress.items()}, list(session.pending), dict(session.counters))
     assert after == before
+
+
+def test_an_order_change_at_the_checkout_is_fast_only_when_aggressive(tmp_path):
+    text = (ROOT / "bot.yaml").read_text().replace("flow: flows/scheduling.yaml", f"flow: {ROOT / 'flows/ordering.yaml'}")
+    (tmp_path / "bot.yaml").write_text(text)
+    with Store(tmp_path / "db.sqlite") as store:
+        session = at(CallSession(load_bot(tmp_path / "bot.yaml"), store, call_id="c2", clock=lambda: datetime(2026, 11, 23, 10)), "checkout")
+        assert route(session, "actually add a sprite", "aggressive") == Route(True, "order edit")
+        assert not route(session, "actually add a sprite", "conservative").fast
