@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from loguru import logger
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
@@ -18,6 +19,7 @@ from pipecat.pipeline.runner import WorkerRunner
 from pipecat.processors.aggregators.llm_response_universal import (
     LLMUserAggregatorParams,
 )
+from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.services.stt_service import STTService
 from pipecat.services.tts_service import TTSService
 from pipecat.transports.base_transport import BaseTransport
@@ -123,6 +125,16 @@ def tts_slot(config: BotConfig, on_switch: OnSwitch | None = None) -> TTSService
     )  # fmt: skip
 
 
+@runtime_checkable
+class CallTransport(Protocol):
+    """A transport with a part of its own in the call (Twilio: keypad input, the caller's number,
+    transfer at the end): processors to put after STT, and the assembled call before it starts."""
+
+    def call_inputs(self) -> list[FrameProcessor]: ...
+
+    def join(self, call: CallAssembly) -> None: ...
+
+
 async def run_voice_call(
     bot: LoadedBot,
     store: Store,
@@ -153,9 +165,13 @@ async def run_voice_call(
         return lambda old, new, reason: count_switches(call.session, kind)(old, new, reason)
 
     tts = tts or tts_slot(bot.config, on_switch=switched("tts"))
+    joining = transport if isinstance(transport, CallTransport) else None
     call = assemble_call(
         bot, store, clock=clock, transport=transport_name,
-        inputs=[transport.input(), stt or stt_slot(bot.config, bot.flow.vocabulary, switched("stt")), CallerTranscript(on_line=caller_line)],
+        inputs=[
+            transport.input(), stt or stt_slot(bot.config, bot.flow.vocabulary, switched("stt")),
+            *(joining.call_inputs() if joining else []), CallerTranscript(on_line=caller_line),
+        ],
         outputs=[tts, transport.output()],
         user_params=voice_user_params(bot.config, lambda text: bool(holder) and holder[0].session.expects_more(text)), observers=observers,
     )  # fmt: skip
@@ -168,6 +184,8 @@ async def run_voice_call(
         if message.content:
             bot_line(message.content, message.interrupted)
     result.call_id = call.session.call_id
+    if joining:
+        joining.join(call)
     if on_ready:
         on_ready(call)
 

@@ -129,6 +129,8 @@ def _form(session: CallSession, node: str, utterance: str, words: list[str]) -> 
             return Call(form.confirm_fn, {"confirmed": answer})
     elif values:
         return Call(form.fill_fn, values)
+    elif progress.offering and (answer := classify_yes_no(utterance)) is not None:  # "Is <their number> the best number?"
+        return Call(form.fill_fn, {progress.offering: session.caller_number} if answer else {"redo": progress.offering})
     if session.cart is not None and parse_order(utterance, next(iter(session.flow.menus.values())).catalog):
         menu = next(iter(session.flow.menus.values()))
         return Call(menu.update_fn, {"request": utterance})

@@ -20,6 +20,7 @@ from loguru import logger
 from pipecat.flows import TRANSITION_IN_YAML, FlowManager
 
 from app.brain.normalize import normalize, parse_order
+from app.brain.normalize.phone import normalize_phone
 from app.brain.speech import join_words, json_value, say_phone, say_value
 from app.config.load import LoadedBot
 from app.errors import FlowRuntimeError
@@ -40,6 +41,8 @@ class FormProgress:
     attempts: Counter = field(default_factory=Counter)
     awaiting_confirm: bool = False
     skipped: set[str] = field(default_factory=set)
+    offering: str | None = None  # the phone slot for which the caller's own number was offered
+    offered: set[str] = field(default_factory=set)
 
 
 class CallSession:
@@ -63,6 +66,7 @@ class CallSession:
         self.carry: str | None = None
         self.flow_manager: FlowManager | None = None
         self.counters: Counter = Counter()
+        self.caller_number: str | None = None  # the number the call comes from, when the transport knows it (Twilio)
         self._entered: str | None = None
         hours = self.flow.flow.hours
         self.hours = (
@@ -165,8 +169,7 @@ class CallSession:
                 return self.render(form.form.confirm.say)
             slot = self.next_slot(form)
             if slot is not None:
-                progress.asking = slot.name
-                return self.render(slot.prompt)
+                return self.ask(progress, slot)
         if node in self.flow.menus and self.cart is not None:
             menu = self.flow.menus[node].menu
             return menu.prompt if not self.cart.lines else menu.anything_else
@@ -188,6 +191,19 @@ class CallSession:
         if kind == "email":
             return text.strip().lower().rstrip(".,").endswith((" at", " dot", "@"))
         return False
+
+    def ask(self, progress: FormProgress, slot: Slot) -> str:
+        """The question for `slot`: its prompt; for a phone slot, once, the caller's own number as
+        a yes/no question when the call's number is known ("Should I use the number you're calling
+        from, 555-123-4567?")."""
+        progress.asking = slot.name
+        progress.offering = None
+        own = normalize_phone(self.caller_number) if slot.type == "phone" and self.caller_number else None
+        if own and slot.name not in progress.offered:
+            progress.offered.add(slot.name)
+            progress.offering = slot.name
+            return f"Should I use the number you're calling from, {say_phone(own)}?"
+        return self.render(slot.prompt)
 
     # --- forms ----------------------------------------------------------------------------------
 
@@ -230,6 +246,7 @@ class CallSession:
         self.enter_if_new()
         form = self.flow.forms[node]
         progress = self.progress.setdefault(node, FormProgress())
+        progress.offering = None
         given = {k: v for k, v in args.items() if k in form.specs and v not in (None, "")}
         failure: tuple[Slot, str | None] | None = None
         changed: list[str] = []
@@ -309,8 +326,7 @@ class CallSession:
     async def advance(self, form: CompiledForm, progress: FormProgress) -> Result:
         slot = self.next_slot(form)
         if slot is not None:
-            progress.asking = slot.name
-            return self.stay(self.speak(self.render(slot.prompt)))
+            return self.stay(self.speak(self.ask(progress, slot)))
         progress.asking = None
         if form.form.confirm:
             progress.awaiting_confirm = True

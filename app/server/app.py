@@ -6,7 +6,9 @@
                       with {"createDailyRoom": true} a Daily room the bot joins (app/server/daily.py)
     GET  /daily       a Daily room with the bot in it, the browser redirected there
     POST/PATCH /api/offer   WebRTC offer / ICE candidates (SmallWebRTCRequestHandler)
-    WS   /ws          Pipecat's eval harness (`pipecat eval run --bot-url ws://host:port/ws`)
+    POST /            Twilio's voice webhook -> TwiML streaming the call to /ws (app.server.twilio)
+    WS   /ws          Pipecat's eval harness (`pipecat eval run --bot-url ws://host:port/ws`) and
+                      Twilio Media Streams, told apart by their first messages
     GET  /health      status, active calls, bot, flow, config generation, last reload error
 
 Each new call takes the bot from `BotSource.current()` (hot reload) and runs on one shared Store.
@@ -39,6 +41,7 @@ from starlette.websockets import WebSocketState
 from app.config.load import LoadedBot
 from app.server.daily import add_daily_routes, wants_daily
 from app.server.reload import BotSource
+from app.server.twilio import TwilioDialIn
 from app.store import Store
 
 DEFAULT_DRAIN_TIMEOUT_S = 30.0
@@ -151,6 +154,8 @@ def create_app(
     app = FastAPI(title="frontdesk", lifespan=lifespan)
     app.state.frontdesk = state
     _frontend_routes(app)
+    twilio = TwilioDialIn(source.current, lambda: state.calls.draining)
+    twilio.add_routes(app)
     daily = add_daily_routes(app, state)
 
     @app.get("/health")
@@ -231,16 +236,17 @@ def create_app(
 
     @app.websocket("/ws")
     async def websocket_call(websocket: WebSocket) -> None:
-        """A call over a WebSocket: Pipecat's eval harness (RTVI + EvalSerializer)."""
+        """A call over a WebSocket: Pipecat's eval harness (RTVI + EvalSerializer) or Twilio."""
         if state.calls.draining:
             await websocket.close(code=WS_TRY_AGAIN_LATER, reason="shutting down")
             return
         await websocket.accept()
-        transport = await _websocket_transport(websocket)
+        bot = source.current()
+        transport, kind = await _websocket_transport(websocket, bot, twilio)
         if transport is None:
-            await websocket.close(code=WS_UNSUPPORTED, reason="only Pipecat's eval harness is served on /ws")
+            await websocket.close(code=WS_UNSUPPORTED, reason="only Pipecat's eval harness and Twilio Media Streams are served on /ws")
             return
-        task = state.calls.start(state.run_call(source.current(), store, transport, transport_name="eval"), f"ws-{id(websocket):x}")
+        task = state.calls.start(state.run_call(bot, store, transport, transport_name=kind), f"{kind}-{id(websocket):x}")
         await asyncio.wait([task])
         if websocket.client_state is WebSocketState.CONNECTED and websocket.application_state is WebSocketState.CONNECTED:
             await websocket.close()
@@ -258,8 +264,8 @@ def _frontend_routes(app: FastAPI) -> None:
         return RedirectResponse(url="/client/")
 
 
-async def _websocket_transport(websocket: WebSocket) -> BaseTransport | None:
-    """The transport for an accepted WebSocket, from its first message, as Pipecat's runner does."""
+async def _websocket_transport(websocket: WebSocket, bot: LoadedBot, twilio: TwilioDialIn) -> tuple[BaseTransport | None, str]:
+    """The transport for an accepted WebSocket and its kind, from its first messages, as Pipecat's runner does."""
     from pipecat.evals.fastapi_transport import EvalFastAPIWebsocketTransport
     from pipecat.evals.serializer import EvalConnectionFlags, EvalSerializer
     from pipecat.evals.transport import EvalTransportParams
@@ -269,12 +275,14 @@ async def _websocket_transport(websocket: WebSocket) -> BaseTransport | None:
         kind, call_data = await parse_telephony_websocket(websocket)
     except ValueError as e:
         logger.warning(f"/ws: {e}")
-        return None
+        return None, "?"
+    if kind == "twilio":
+        return twilio.transport(websocket, call_data, bot), kind
     if kind != "eval":
-        logger.warning(f"/ws: a '{kind}' connection; only Pipecat's eval harness is served here")
-        return None
+        logger.warning(f"/ws: a '{kind}' connection; only Pipecat's eval harness and Twilio are served here")
+        return None, kind
     params = EvalTransportParams(audio_in_enabled=True, audio_out_enabled=True, serializer=EvalSerializer())
-    return EvalFastAPIWebsocketTransport(websocket, params, EvalConnectionFlags.model_validate(call_data.body))
+    return EvalFastAPIWebsocketTransport(websocket, params, EvalConnectionFlags.model_validate(call_data.body)), kind
 
 
 class DrainingServer(uvicorn.Server):

@@ -1,0 +1,400 @@
+"""Twilio dial-in on Pipecat's runner routes: the voice webhook and the Media Streams websocket.
+
+    POST /   Twilio's voice webhook -> TwiML `<Connect><Stream url="wss://<host>/ws">` carrying the
+             caller's number as stream parameters (`from_number`, `to_number`: Pipecat's names,
+             so `CallData.from_number` reads them). `X-Twilio-Signature` is checked with the twilio
+             library's RequestValidator when the auth token is set (403 otherwise).
+    WS   /ws a Media Streams connection, told apart from Pipecat's eval harness by its first
+             messages (`parse_telephony_websocket`): Pipecat's `FastAPIWebsocketTransport` with
+             `TwilioFrameSerializer` (8 kHz mu-law both ways, `clear` on barge-in, DTMF in).
+
+In the call: the keypad answers questions (`KeypadInput`), the caller's number is offered for a
+phone slot (`CallSession.caller_number`), and when the flow ends Twilio's REST API hangs up
+(`Calls/{sid}.json` `Status=completed`) or, when it ended in a transfer node, dials
+`telephony.transfer_number` (`Twiml=<Dial>`), once the caller has heard the last words (a `mark`
+echoed by Twilio). Credentials come from bot.yaml's `telephony.twilio` (`${TWILIO_ACCOUNT_SID}`,
+`${TWILIO_AUTH_TOKEN}`); `base_url` points the REST calls elsewhere (tests: app/standins/twilio.py).
+No log line carries the auth token; the account SID is not logged either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape, quoteattr
+
+import aiohttp
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import PlainTextResponse, Response
+from loguru import logger
+from pipecat.frames.frames import AudioRawFrame, CancelFrame, EndFrame, Frame, InputDTMFFrame, InterruptionFrame
+from pipecat.processors.aggregators.dtmf_aggregator import DTMFAggregator
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.serializers.twilio import TwilioFrameSerializer
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from starlette.websockets import WebSocketState
+
+from app.config.bot import BotConfig, env_name
+from app.config.load import LoadedBot
+from app.flows.session import CallSession
+
+TWILIO_API = "https://api.twilio.com"
+TWILIO_RATE = 8000  # Media Streams: mono mu-law at 8 kHz, both ways
+PIPELINE_IN_RATE = 16000  # what Silero VAD and Whisper take: the serializer upsamples the caller to it
+ANNOUNCED_TTL_S = 600.0  # how long a call announced by the webhook may take to open its stream
+PLAYED_GRACE_S = 2.0  # beyond the audio still playing, how long to wait for Twilio to echo the last mark
+
+
+@dataclass(frozen=True)
+class TwilioAccount:
+    """bot.yaml's `telephony.twilio`, with the `${VARS}` resolved from the environment."""
+
+    account_sid: str | None
+    auth_token: str | None = field(repr=False)
+    base_url: str = TWILIO_API
+
+    @classmethod
+    def of(cls, config: BotConfig) -> TwilioAccount:
+        twilio = config.telephony.twilio
+
+        def env(reference: str | None) -> str | None:
+            name = env_name(reference)
+            return (os.environ.get(name) or None) if name else None
+
+        return cls(env(twilio.account_sid), env(twilio.auth_token), (twilio.base_url or TWILIO_API).rstrip("/"))
+
+
+# --- TwiML and the webhook ------------------------------------------------------------------------
+
+
+def connect_twiml(stream_url: str, parameters: dict[str, str]) -> str:
+    """`<Connect><Stream>` to our websocket, each non-empty parameter as a `<Parameter>`."""
+    lines = "".join(f"\n      <Parameter name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in parameters.items() if v)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Response>\n  <Connect>\n'
+        f"    <Stream url={quoteattr(stream_url)}>{lines}\n    </Stream>\n  </Connect>\n</Response>"
+    )
+
+
+def dial_twiml(number: str) -> str:
+    return f"<Response><Dial>{escape(number)}</Dial></Response>"
+
+
+def _first(header: str | None) -> str | None:
+    return header.split(",")[0].strip() or None if header else None
+
+
+def public_host(request: Request) -> str:
+    """The host the caller's side used: X-Forwarded-Host (behind a proxy or tunnel), else Host."""
+    return _first(request.headers.get("x-forwarded-host")) or request.headers.get("host") or request.url.netloc
+
+
+def public_url(request: Request) -> str:
+    """The URL Twilio requested (and signed), as seen from outside any proxy."""
+    scheme = _first(request.headers.get("x-forwarded-proto")) or request.url.scheme
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{scheme}://{public_host(request)}{request.url.path}{query}"
+
+
+def signature_valid(auth_token: str, url: str, params: dict[str, str], signature: str) -> bool:
+    from twilio.request_validator import RequestValidator
+
+    return bool(signature) and RequestValidator(auth_token).validate(url, params, signature)
+
+
+class TwilioDialIn:
+    """The voice webhook (`POST /`) and the Twilio connections that arrive on `/ws`."""
+
+    def __init__(self, current_bot: Callable[[], LoadedBot], draining: Callable[[], bool]):
+        self._current_bot = current_bot
+        self._draining = draining
+        self._announced: dict[str, float] = {}  # CallSid -> when a signed webhook announced it
+        self._warned_unsigned = False
+
+    def add_routes(self, app: FastAPI) -> None:
+        app.add_api_route("/", self.webhook, methods=["POST"], include_in_schema=False)
+
+    async def webhook(self, request: Request) -> Response:
+        """Twilio asks what to do with an incoming call: stream it to /ws, with the caller's number."""
+        account = TwilioAccount.of(self._current_bot().config)
+        params = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        if account.auth_token:
+            signature = request.headers.get("x-twilio-signature", "")
+            if not signature_valid(account.auth_token, public_url(request), params, signature):
+                logger.warning(f"Twilio webhook: refused, {'wrong' if signature else 'no'} X-Twilio-Signature for {public_url(request)}")
+                return PlainTextResponse("invalid X-Twilio-Signature", status_code=403)
+        elif not self._warned_unsigned:
+            self._warned_unsigned = True
+            logger.warning("Twilio webhook: TWILIO_AUTH_TOKEN is not set, so webhook signatures are not checked")
+        if self._draining():
+            return PlainTextResponse("the server is shutting down and takes no new calls", status_code=503)
+        call_sid = params.get("CallSid", "")
+        if call_sid:
+            self._announce(call_sid)
+        logger.info(f"Twilio webhook: call {call_sid or '?'} from {params.get('From') or 'an unknown number'}")
+        parameters = {"from_number": params.get("From", ""), "to_number": params.get("To", "")}
+        return Response(connect_twiml(f"wss://{public_host(request)}/ws", parameters), media_type="application/xml")
+
+    def _announce(self, call_sid: str) -> None:
+        now = time.monotonic()
+        for sid, at in list(self._announced.items()):
+            if now - at > ANNOUNCED_TTL_S:
+                del self._announced[sid]
+        self._announced[call_sid] = now
+
+    def transport(self, websocket: WebSocket, call_data: Any, bot: LoadedBot) -> TwilioTransport | None:
+        """The transport for a Media Streams connection; None when it must be refused (with the auth
+        token set, only calls announced by a signed webhook are taken)."""
+        account = TwilioAccount.of(bot.config)
+        call_sid, stream_sid = call_data.call_id or "", call_data.stream_id or ""
+        if not stream_sid:
+            logger.warning("/ws: a Twilio 'start' without a streamSid")
+            return None
+        if account.auth_token and self._announced.pop(call_sid, None) is None:
+            logger.warning(f"/ws: Twilio stream for call {call_sid or '?'}, which no signed webhook announced: refused")
+            return None
+        body = call_data.body if isinstance(call_data.body, dict) else {}
+        caller = call_data.from_number or body.get("from") or None
+        return TwilioTransport(websocket, stream_sid=stream_sid, call_sid=call_sid, caller=caller, account=account, bot=bot)
+
+
+# --- the call -------------------------------------------------------------------------------------
+
+
+class CallControl:
+    """One call through Twilio's REST API: `POST /2010-04-01/Accounts/{sid}/Calls/{sid}.json`."""
+
+    def __init__(self, account: TwilioAccount, call_sid: str):
+        self.account = account
+        self.call_sid = call_sid
+
+    async def hang_up(self) -> bool:
+        return await self._update({"Status": "completed"}, "hang-up")
+
+    async def transfer(self, number: str) -> bool:
+        return await self._update({"Twiml": dial_twiml(number)}, f"transfer to {number}")
+
+    async def _update(self, params: dict[str, str], what: str) -> bool:
+        account, sid = self.account, self.call_sid
+        if not (account.account_sid and account.auth_token and sid):
+            logger.warning(f"Twilio call {sid or '?'}: no {what}: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set")
+            return False
+        url = f"{account.base_url}/2010-04-01/Accounts/{account.account_sid}/Calls/{sid}.json"
+        auth = aiohttp.BasicAuth(account.account_sid, account.auth_token)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+                async with http.post(url, data=params, auth=auth) as response:
+                    if response.status < 300:
+                        logger.info(f"Twilio call {sid}: {what} done")
+                        return True
+                    try:
+                        error = await response.json(content_type=None)
+                    except (json.JSONDecodeError, aiohttp.ContentTypeError, UnicodeDecodeError):
+                        error = {}
+                    error = error if isinstance(error, dict) else {}
+                    logger.error(f"Twilio call {sid}: {what} refused: HTTP {response.status}, error {error.get('code', '?')}: {error.get('message', '')}")
+        except (aiohttp.ClientError, TimeoutError) as e:
+            logger.error(f"Twilio call {sid}: {what} failed: {type(e).__name__}")  # the text may name the account's URL
+        return False
+
+
+class TwilioCallSerializer(TwilioFrameSerializer):
+    """Pipecat's TwilioFrameSerializer with its auto hang-up replaced by `on_end`, called once the
+    caller has heard everything: Pipecat's websocket output sends audio at twice real time, so
+    when the pipeline ends Twilio may still be playing the goodbye. A `mark` goes out after the
+    last audio and `on_end` runs when Twilio echoes it (or when that audio's length has passed).
+    """
+
+    def __init__(self, websocket: WebSocket, stream_sid: str, on_end: Callable[[bool], Awaitable[None]], reader_done: Callable[[], bool]):
+        params = TwilioFrameSerializer.InputParams(twilio_sample_rate=TWILIO_RATE, auto_hang_up=False)
+        super().__init__(stream_sid, params=params)
+        self._websocket = websocket
+        self._on_end = on_end
+        self._reader_done = reader_done
+        self._played_until = 0.0  # monotonic time at which Twilio will have played all audio sent
+        self._ended = False
+        self.caller_gone = False  # Twilio said `stop` or closed the socket: the caller hung up
+        self.marks_echoed: list[str] = []
+
+    async def serialize(self, frame: Frame) -> str | bytes | None:
+        if isinstance(frame, (EndFrame, CancelFrame)):
+            if not self._ended:
+                self._ended = True
+                if isinstance(frame, EndFrame):
+                    await self._wait_played()
+                if not self.caller_gone:
+                    await self._on_end(isinstance(frame, CancelFrame))
+            return None
+        payload = await super().serialize(frame)
+        if isinstance(frame, InterruptionFrame):
+            self._played_until = 0.0
+        elif isinstance(frame, AudioRawFrame) and payload and frame.sample_rate:
+            now = time.monotonic()
+            self._played_until = max(self._played_until, now) + len(frame.audio) / 2 / frame.sample_rate
+        return payload
+
+    async def deserialize(self, data: str | bytes) -> Frame | None:
+        if isinstance(data, str) and '"media"' not in data[:40]:  # the rare events: peek without a second parse of audio
+            self._observe(_event(data))
+        return await super().deserialize(data)
+
+    def _observe(self, message: dict) -> None:
+        event = message.get("event")
+        if event == "stop":
+            self.caller_gone = True
+        elif event == "mark":
+            self.marks_echoed.append(str((message.get("mark") or {}).get("name", "")))
+
+    async def _wait_played(self) -> None:
+        remaining = max(0.0, self._played_until - time.monotonic())
+        name = f"end-{self._stream_sid[-6:]}"
+        try:
+            if not self._reader_done() or self._websocket.application_state is not WebSocketState.CONNECTED:
+                raise RuntimeError("the websocket is still being read, or is closed")
+            await self._websocket.send_text(json.dumps({"event": "mark", "streamSid": self._stream_sid, "mark": {"name": name}}))
+            async with asyncio.timeout(remaining + PLAYED_GRACE_S):
+                while name not in self.marks_echoed and not self.caller_gone:
+                    message = await self._websocket.receive()
+                    if message["type"] == "websocket.disconnect":
+                        self.caller_gone = True
+                    elif message.get("text"):
+                        self._observe(_event(message["text"]))
+            return
+        except TimeoutError:
+            logger.warning(f"Twilio stream {self._stream_sid}: no echo of mark '{name}' (the last words may be cut)")
+            return
+        except RuntimeError as e:
+            logger.debug(f"Twilio stream {self._stream_sid}: waiting {remaining:.1f} s for the audio to play ({e})")
+        await asyncio.sleep(remaining)
+
+
+def _event(text: str) -> dict:
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return message if isinstance(message, dict) else {}
+
+
+class TwilioTransport(FastAPIWebsocketTransport):
+    """A Twilio call: Pipecat's websocket transport and Twilio serializer, keypad input, the
+    caller's number, and the hang-up or transfer at the end (`app.voice.CallTransport`)."""
+
+    def __init__(self, websocket: WebSocket, *, stream_sid: str, call_sid: str, caller: str | None, account: TwilioAccount, bot: LoadedBot):
+        self.call_sid = call_sid
+        self.caller = caller
+        self.control = CallControl(account, call_sid)
+        self.bot = bot
+        self.keypad = KeypadInput()
+        self.session: CallSession | None = None
+        self._current_node: Callable[[], str | None] = lambda: None
+        self.serializer = TwilioCallSerializer(websocket, stream_sid, self._end, lambda: _reader_done(self.input()))
+        params = FastAPIWebsocketParams(
+            audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False, serializer=self.serializer,
+            audio_in_sample_rate=PIPELINE_IN_RATE, audio_out_sample_rate=TWILIO_RATE,  # TTS resampled once, to Twilio's rate
+        )  # fmt: skip
+        super().__init__(websocket, params)
+
+    def call_inputs(self) -> list[FrameProcessor]:
+        return [self.keypad]
+
+    def join(self, call: Any) -> None:
+        """Called by `run_voice_call` with the assembled call (`CallAssembly`), before it starts."""
+        self.session = call.session
+        call.session.caller_number = self.caller
+        self.keypad.session = call.session
+        self._current_node = lambda: call.flow_manager.current_node
+        logger.info(f"call {call.session.call_id}: Twilio call {self.call_sid} from {self.caller or 'an unknown number'}")
+
+    async def _end(self, cancelled: bool) -> None:
+        """The flow ended (or the server stopped the call): transfer from a transfer node, else hang up."""
+        node = self._current_node()
+        if not cancelled and node in self.bot.flow.transfer_nodes:
+            number = self.bot.config.telephony.transfer_number
+            if number:
+                if await self.control.transfer(number):
+                    return
+            else:
+                logger.warning(f"Twilio call {self.call_sid}: the flow transfers, but bot.yaml has no telephony.transfer_number: hanging up")
+        await self.control.hang_up()
+
+
+def _reader_done(transport_input: FrameProcessor) -> bool:
+    # Pipecat's websocket input reads the socket in `_receive_task` and cancels it when the
+    # pipeline ends; the end-of-call mark is read here only once nothing else reads the socket.
+    task = getattr(transport_input, "_receive_task", None)
+    return task is None or task.done()
+
+
+# --- the keypad -----------------------------------------------------------------------------------
+
+
+class KeypadInput(DTMFAggregator):
+    """Pipecat's DTMFAggregator (keys -> one finalized transcription; '#' ends an entry; the first
+    key interrupts the bot), answering in the words the question being asked takes: at a yes/no
+    question 1 is "yes" and 2 is "no", at a choice the Nth key is the Nth choice, else the digits.
+    An entry the question takes whole (one key for yes/no or a choice, ten digits for a phone
+    number) goes at once, without waiting for '#' or the timeout."""
+
+    def __init__(self, timeout: float = 3.0, **kwargs):
+        super().__init__(timeout=timeout, prefix="", **kwargs)
+        self.session: CallSession | None = None
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputDTMFFrame) and self._aggregation and self.session is not None:
+            if keypad_complete(self.session, self._aggregation):
+                await self._flush_aggregation()
+
+    async def _flush_aggregation(self) -> None:
+        if self._aggregation:
+            keys = self._aggregation
+            self._aggregation = keypad_answer(self.session, keys) if self.session is not None else keys.rstrip("#")
+            logger.debug(f"keypad: {keys!r} -> {self._aggregation!r}")
+        await super()._flush_aggregation()
+
+
+def keypad_question(session: CallSession) -> tuple[str, tuple[str, ...]]:
+    """What the current question takes from the keypad: ("yes_no", ()), ("choice", choices),
+    ("phone", ()) or ("digits", ())."""
+    node = session.node
+    if node in session.flow.forms:
+        form = session.flow.forms[node]
+        progress = session.progress.get(node)
+        if progress is None:
+            return "digits", ()
+        if progress.awaiting_confirm or progress.offering:
+            return "yes_no", ()
+        spec = form.specs.get(progress.asking or "")
+        if spec is not None and spec.type in ("yes_no", "phone"):
+            return spec.type, ()
+        if spec is not None and spec.type == "choice":
+            return "choice", tuple(spec.choices)
+        return "digits", ()
+    if node in session.flow.menus:
+        return "digits", ()
+    return "yes_no", ()  # a node of intents ("Anything else?"): its yes and no examples decide
+
+
+def keypad_complete(session: CallSession, keys: str) -> bool:
+    kind, choices = keypad_question(session)
+    if kind in ("yes_no", "choice"):
+        return True
+    return kind == "phone" and sum(c.isdigit() for c in keys) >= 10
+
+
+def keypad_answer(session: CallSession, keys: str) -> str:
+    """The keys as the caller's words for the question being asked."""
+    keys = keys.rstrip("#")
+    kind, choices = keypad_question(session)
+    if kind == "yes_no" and keys in ("1", "2"):
+        return "yes" if keys == "1" else "no"
+    if kind == "choice" and keys.isdigit() and 1 <= int(keys) <= len(choices):
+        return choices[int(keys) - 1]
+    return keys
