@@ -22,3 +22,17 @@ def write(tmp_path, monkeypatch):
         return path
 
     return _write
+
+
+PROVIDER_ENV = (
+    "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY",
+    "DAILY_API_KEY", "DAILY_API_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def no_provider_keys(monkeypatch):
+    """Keys in the developer's environment never reach a test: no test talks to a real provider
+    (tests that need one set its key to a loopback stand-in's)."""
+    for name in PROVIDER_ENV:
+        monkeypatch.delenv(name, raising=False)
