@@ -20,6 +20,7 @@ No log line carries the auth token; the account SID is not logged either.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import time
@@ -186,10 +187,10 @@ class CallControl:
             logger.warning(f"Twilio call {sid or '?'}: no {what}: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set")
             return False
         url = f"{account.base_url}/2010-04-01/Accounts/{account.account_sid}/Calls/{sid}.json"
-        auth = aiohttp.BasicAuth(account.account_sid, account.auth_token)
+        credentials = base64.b64encode(f"{account.account_sid}:{account.auth_token}".encode()).decode()
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-                async with http.post(url, data=params, auth=auth) as response:
+                async with http.post(url, data=params, headers={"Authorization": f"Basic {credentials}"}) as response:
                     if response.status < 300:
                         logger.info(f"Twilio call {sid}: {what} done")
                         return True
@@ -198,7 +199,8 @@ class CallControl:
                     except (json.JSONDecodeError, aiohttp.ContentTypeError, UnicodeDecodeError):
                         error = {}
                     error = error if isinstance(error, dict) else {}
-                    logger.error(f"Twilio call {sid}: {what} refused: HTTP {response.status}, error {error.get('code', '?')}: {error.get('message', '')}")
+                    message = str(error.get("message", "")).replace(account.account_sid, "AC...")  # Twilio's 404 names the URL
+                    logger.error(f"Twilio call {sid}: {what} refused: HTTP {response.status}, error {error.get('code', '?')}: {message}")
         except (aiohttp.ClientError, TimeoutError) as e:
             logger.error(f"Twilio call {sid}: {what} failed: {type(e).__name__}")  # the text may name the account's URL
         return False
@@ -353,11 +355,11 @@ class KeypadInput(DTMFAggregator):
                 await self._flush_aggregation()
 
     async def _flush_aggregation(self) -> None:
-        if self._aggregation:
-            keys = self._aggregation
+        keys = self._aggregation
+        if keys:
             self._aggregation = keypad_answer(self.session, keys) if self.session is not None else keys.rstrip("#")
             logger.debug(f"keypad: {keys!r} -> {self._aggregation!r}")
-        await super()._flush_aggregation()
+        await super()._flush_aggregation()  # nothing when only '#' was left (the entry went out whole)
 
 
 def keypad_question(session: CallSession) -> tuple[str, tuple[str, ...]]:
