@@ -417,3 +417,20 @@ async def test_a_twilio_call_asking_for_a_person_is_transferred(twilio_bot):
     assert [r.kind for r in twilio.requests] == ["update"]  # transferred, not hung up
     assert twilio.calls[call_sid].twiml == [update.params["Twiml"]]
     assert "transfer to +15555550100 done" in logs and AUTH_TOKEN not in logs
+
+
+async def test_a_caller_hanging_up_ends_the_call_without_a_rest_request(twilio_bot):
+    call_sid = "CA" + "c" * 32
+    async with TwilioStandIn() as twilio:
+        point_at(twilio_bot, twilio.base_url)
+        async with Server(twilio_bot) as server:
+            client = await server.dial(twilio, call_sid)
+            async with client:
+                await client.playing()
+                await asyncio.sleep(0.5)
+            await server.calls_ended()  # `stop` and the socket closed (the `async with` left)
+            await asyncio.sleep(0.3)
+    assert twilio.requests == []  # Twilio has ended the call itself: nothing to hang up
+    with Store(twilio_bot.parent / "calls.db") as store:
+        [call] = [store.get_call(cid) for (cid,) in sqlite3.connect(twilio_bot.parent / "calls.db").execute("SELECT call_id FROM calls")]
+    assert call["transport"] == "twilio" and call["ended_at"] is not None and call["final_node"] == "greeting"
