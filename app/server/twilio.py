@@ -214,7 +214,7 @@ class TwilioCallSerializer(TwilioFrameSerializer):
     """
 
     def __init__(self, websocket: WebSocket, stream_sid: str, on_end: Callable[[bool], Awaitable[None]], reader_done: Callable[[], bool]):
-        params = TwilioFrameSerializer.InputParams(twilio_sample_rate=TWILIO_RATE, auto_hang_up=False)
+        params = TwilioFrameSerializer.InputParams(twilio_sample_rate=TWILIO_RATE, sample_rate=PIPELINE_IN_RATE, auto_hang_up=False)
         super().__init__(stream_sid, params=params)
         self._websocket = websocket
         self._on_end = on_end
@@ -271,9 +271,10 @@ class TwilioCallSerializer(TwilioFrameSerializer):
         except TimeoutError:
             logger.warning(f"Twilio stream {self._stream_sid}: no echo of mark '{name}' (the last words may be cut)")
             return
-        except RuntimeError as e:
-            logger.debug(f"Twilio stream {self._stream_sid}: waiting {remaining:.1f} s for the audio to play ({e})")
-        await asyncio.sleep(remaining)
+        except Exception as e:  # the socket is still being read, or it is gone
+            logger.debug(f"Twilio stream {self._stream_sid}: no mark; waiting {remaining:.1f} s for the audio to play ({type(e).__name__}: {e})")
+        if not self.caller_gone:
+            await asyncio.sleep(remaining)
 
 
 def _event(text: str) -> dict:
