@@ -1,0 +1,390 @@
+"""Voice-to-voice overhead of the pipeline over the providers' own latency, on loopback stand-ins
+of the production providers.
+
+    .venv/bin/python bench/production_overhead.py [--variants zero,published,published_conservative]
+                                                  [--out bench/results/production_overhead.json]
+
+The scripted calls of bench/voice_latency.py (both shipped flows, 24 caller turns) are placed
+through `app.simulate.run.Simulation` (Silero VAD, real-time pacing, the simulated sound card) with
+Pipecat's real DeepgramSTTService, AnthropicLLMService and CartesiaTTSService first in their chains
+(Whisper / local brain / Piper behind them, as in production), each talking over loopback to a
+stand-in:
+
+- Deepgram (`DeepgramStandIn`): a `ScriptedTranscriber` of the call's exact caller lines (perfect,
+  instant transcription); its final `final_latency_s` after the end of the utterance (Pipecat sends
+  `Finalize` at the VAD stop; the stand-in also endpoints on 0.3 s of quiet by itself).
+- Claude (`AnthropicStandIn`): answers as the local brain would, first byte `latency_s` after each
+  request, the whole reply streamed at once (chunk gap 0: streaming speed is not counted).
+- Cartesia (`CartesiaStandIn`): a cheap tone, first audio `first_audio_latency_s` after a
+  context's first message.
+
+bot.yaml: `turn: {detector: silence, silence_timeout_s: 0}` (the smallest the config allows, so the
+figures measure the pipeline, not the turn-taking policy; `vad_stop_secs` stays at its 0.2 s) and
+`routing: off` (every caller turn goes to Claude). Variants:
+
+- `zero`: every stand-in at zero added latency: what is left is the pipeline alone;
+- `published`: Deepgram final 0.15 s, Claude first token 0.3 s, Cartesia first audio 0.09 s;
+- `published_conservative`: the same with `routing: conservative` (fewer Claude round trips).
+
+Per caller turn: voice_to_voice (end of caller speech -> first audible bot audio, as
+`app.simulate.run` measures it) and the providers' time for that turn: STT + TTS + Claude x the
+Claude requests on the turn's critical path (made after the caller's speech ended, answered before
+the turn's first audio; the stand-in's requests are timestamped by wrapping its responder). Overhead
+= voice_to_voice - providers' time, reported three ways: as is; minus the nominal turn-stop wait
+(`vad_stop_secs` + `silence_timeout_s` of the bot.yaml used); and from the VAD stop as observed
+(VADUserStoppedSpeakingFrame), with the per-stage split (STT after the VAD stop, brain, TTS).
+
+Measurement hygiene: the caller's lines are synthesized to WAV before the calls (`Simulation.speak`
+synthesizes the next line on the event loop right after a turn's speech ended, blocking the loop for
+0.2-0.5 s of the time being measured); one unmeasured warm-up call runs first; the caller takes its
+turn after 0.4 s of bot silence (app.simulate: 0.8 s) and the bot's tone is 10 ms per character, to
+keep the three variants to about five minutes. Event-loop stalls over 50 ms are counted per variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from loguru import logger
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.config.load import LoadedBot, load_bot  # noqa: E402
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+from pipecat.frames.frames import LLMContextFrame, VADUserStoppedSpeakingFrame  # noqa: E402
+from pipecat.observers.base_observer import FramePushed  # noqa: E402
+from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregator  # noqa: E402
+
+from app.simulate.caller import RATE, CallerTurn, synthesize  # noqa: E402
+from app.simulate.run import Simulation, Timeline  # noqa: E402
+from app.standins import anthropic as anthropic_standin  # noqa: E402
+from app.standins import cartesia as cartesia_standin  # noqa: E402
+from app.standins.anthropic import AnthropicStandIn, local_brain_responder  # noqa: E402
+from app.standins.cartesia import CartesiaStandIn, ToneSynthesizer  # noqa: E402
+from app.standins.deepgram import DeepgramStandIn, ScriptedTranscriber  # noqa: E402
+from app.standins.fault import Fault  # noqa: E402
+from app.store import Store  # noqa: E402
+from app.voice import warm_up  # noqa: E402
+from bench.voice_latency import CALLS  # noqa: E402
+
+NOW = datetime(2026, 11, 23, 10)  # a Monday
+DEEPGRAM_KEY = "standin-deepgram-key"
+PUBLISHED = {"stt_s": 0.15, "llm_s": 0.30, "tts_s": 0.09}  # Deepgram final, Claude first token, Cartesia first audio
+ZERO = {"stt_s": 0.0, "llm_s": 0.0, "tts_s": 0.0}
+VARIANTS = {
+    "zero": dict(latency=ZERO, routing="off"),
+    "published": dict(latency=PUBLISHED, routing="off"),
+    "published_conservative": dict(latency=PUBLISHED, routing="conservative"),
+}
+SILENCE_TIMEOUT_S = 0.0  # the smallest `turn.silence_timeout_s` allows
+TONE = ToneSynthesizer(seconds_per_char=0.01)  # short bot lines: the same first audio, a faster bench
+IDLE_S = 0.4  # the caller speaks after this much bot silence (app.simulate: 0.8)
+PAUSE_S = 0.1  # and this pause
+QUIET_RMS = 200  # int16 RMS of a 20 ms window below which the caller's clip is quiet (app.simulate's SILENT_RMS)
+TRAILING: dict[str, float] = {}  # caller line -> ms of quiet at the end of its speech, before the clip's 0.2 s pad
+
+STT_BLOCK = "stt:\n  - provider: whisper\n    model: tiny.en\n"
+TTS_BLOCK = "tts:\n  - provider: piper\n    voice: en_US-joe-medium\n"
+
+
+def bot_file(directory: Path, flow: str, routing: str, deepgram: str, cartesia: str) -> Path:
+    text = (ROOT / "bot.yaml").read_text().replace("flow: flows/scheduling.yaml", f"flow: {ROOT / flow}")
+    if STT_BLOCK not in text or TTS_BLOCK not in text:
+        raise SystemExit("bot.yaml's stt:/tts: blocks changed: update STT_BLOCK / TTS_BLOCK")
+    text = text.replace(STT_BLOCK, f"stt:\n  - provider: deepgram\n    base_url: {deepgram}\n  - provider: whisper\n")
+    text = text.replace(TTS_BLOCK, f"tts:\n  - provider: cartesia\n    base_url: {cartesia}\n  - provider: piper\n")
+    for key in ("turn", "routing", "failover"):
+        text = re.sub(rf"(?ms)^{key}:.*?\n(?=\S|\Z)", "", text)
+    text += f"\nturn:\n  detector: silence\n  silence_timeout_s: {SILENCE_TIMEOUT_S}\nrouting: {routing}\nfailover:\n  backoff_s: 60\n"
+    path = directory / f"bot-{Path(flow).stem}-{routing}.yaml"
+    path.write_text(text)
+    return path
+
+
+class TimedSimulation(Simulation):
+    """A Simulation that keeps when each caller turn's speech ended and when the VAD reported its
+    stop (monotonic), and takes the caller's next turn after `IDLE_S` of bot silence."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ends: list[float] = []
+        self.timeline = VADTimeline()
+
+    async def speak(self, turn, task, reply_mark):
+        started, ended = await super().speak(turn, task, reply_mark)
+        if self.line.speech_ended_at is None:
+            # The call ended (the flow's last line) before the clip's closing 0.2 s of silence had
+            # played, so the microphone never marked its end: take it from the clip's length.
+            first = next((at for at, _ in self.line.recorded if at >= started), started)
+            ended = first + sf.info(turn.wav).duration - 0.2
+        self.ends.append(ended)
+        return started, ended
+
+    async def bot_finished(self, since: float, call: asyncio.Task, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not call.done():
+            if self.audible_since(since) is not None and time.monotonic() - self.last_audible_end() > IDLE_S:
+                return
+            await asyncio.sleep(0.02)
+
+
+class VADTimeline(Timeline):
+    """The simulation's Timeline, plus when the VAD reported each end of speech."""
+
+    def __init__(self):
+        super().__init__()
+        self.vad_stops: list[float] = []
+        self.turn_stops: list[float] = []  # the user aggregator's context out: the caller's turn closed
+        self._seen: set[int] = set()
+
+    async def on_push_frame(self, data: FramePushed):
+        await super().on_push_frame(data)
+        frame = data.frame
+        if frame.id in self._seen:
+            return
+        if isinstance(frame, VADUserStoppedSpeakingFrame):
+            self._seen.add(frame.id)
+            self.vad_stops.append(time.monotonic())
+        elif isinstance(frame, LLMContextFrame) and isinstance(data.source, LLMUserAggregator):
+            self._seen.add(frame.id)
+            self.turn_stops.append(time.monotonic())
+
+
+def caller_audio(directory: Path, lines: list[str]) -> list[CallerTurn]:
+    """The caller's turns as WAV files, synthesized before the call: `Simulation.speak` would
+    synthesize each turn on the event loop right after the previous turn's speech ended, blocking
+    the loop for 0.2-0.5 s of the time being measured (app/simulate/run.py, `speak`)."""
+    turns = []
+    for line in lines:
+        path = directory / (re.sub(r"[^a-z0-9]+", "_", line.lower()).strip("_") + ".wav")
+        if not path.exists():
+            samples = synthesize(line)
+            sf.write(str(path), samples, RATE, subtype="PCM_16")
+            speech = samples[: len(samples) - int(0.2 * RATE)].astype(np.float64)
+            window = int(0.02 * RATE)
+            loud = [i for i in range(0, len(speech) - window, window) if np.sqrt(np.mean(speech[i : i + window] ** 2)) > QUIET_RMS]
+            TRAILING[line] = round((len(speech) - (loud[-1] + window)) / RATE * 1000, 1) if loud else 0.0
+        turns.append(CallerTurn(wav=str(path), pause_s=PAUSE_S))
+    return turns
+
+
+def pct(values: list[float], q: int) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return round(values[0], 1)
+    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 1)
+
+
+def stats(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0}
+    return {"p50": pct(values, 50), "p95": pct(values, 95), "min": round(min(values), 1), "max": round(max(values), 1), "n": len(values)}
+
+
+async def one_call(bot: LoadedBot, store: Store, lines: list[str], workdir: Path, latency: dict, deepgram: DeepgramStandIn, claude: AnthropicStandIn) -> tuple[list[dict], dict]:
+    transcriber = ScriptedTranscriber(lines)
+    deepgram.transcriber = transcriber
+    simulation = TimedSimulation(bot, store, now=NOW)
+    answered: list[float] = []  # when the stand-in answered each request (after its latency)
+    brain = local_brain_responder(lambda: simulation.call.session, lambda: simulation.call.context.get_messages())
+
+    def responder(body: dict):
+        answered.append(time.monotonic())
+        return brain(body)
+
+    claude.responder = responder
+    result = await simulation.run(caller_audio(workdir, lines))
+    turns = []
+    ends = simulation.ends + [float("inf")]
+    stops = simulation.timeline.vad_stops
+    for i, (line, turn) in enumerate(zip(lines, result.turns)):
+        lat = turn["latency_ms"]
+        v2v = lat["voice_to_voice"]
+        first_audio = ends[i] + v2v / 1000 if v2v is not None else ends[i + 1]
+        in_turn = [t for t in answered if ends[i] <= t - latency["llm_s"] < ends[i + 1]]
+        critical = [t for t in in_turn if t <= first_audio]
+        # The VAD's last stop before the turn's first audio (a pause inside a turn stops it too).
+        vad_stop = max((t for t in stops if ends[i] - 0.2 <= t <= first_audio), default=None)
+        # When the turn closed after both the VAD stop and the transcript: Pipecat's STT safety net
+        # (stt_timeout) holds it when the final transcript is not marked finalized.
+        heard = ends[i] + lat["stt"] / 1000 if lat["stt"] is not None else None
+        ready = max(heard, vad_stop) if heard is not None and vad_stop is not None else None
+        closed = next((t for t in simulation.timeline.turn_stops if ready is not None and ready - 0.001 <= t <= first_audio), None)
+        turns.append({
+            "caller": line, "latency_ms": lat, "claude_requests": len(in_turn), "claude_before_audio": len(critical),
+            "vad_stop_ms": round((vad_stop - ends[i]) * 1000, 1) if vad_stop is not None else None,
+            "caller_trailing_quiet_ms": TRAILING.get(line),
+            "turn_closed_after_ready_ms": round((closed - ready) * 1000, 1) if closed is not None else None,
+        })  # fmt: skip
+    outcome = result.chat.outcome
+    call = {
+        "turns": len(result.turns),
+        "outcome": outcome and outcome["type"],
+        "claude_requests": len(answered),
+        "deepgram_utterances": len(transcriber.heard),
+        "counters": {k: v for k, v in dict(result.chat.counters).items() if k.startswith(("failover", "route", "guard"))},
+        "interrupted_lines": sum(1 for t in result.chat.transcript if t.get("interrupted")),
+    }
+    if not outcome or len(transcriber.heard) != len(lines) or call["interrupted_lines"]:
+        call["transcript"] = result.chat.transcript
+    return turns, call
+
+
+LAGS: list[tuple[float, float]] = []  # (when, seconds): the event loop late by more than 50 ms
+
+
+async def watch_loop() -> None:
+    while True:
+        before = time.monotonic()
+        await asyncio.sleep(0.01)
+        if (lag := time.monotonic() - before - 0.01) > 0.05:
+            LAGS.append((before, lag))
+
+
+async def warm_up_call(workdir: Path, deepgram: DeepgramStandIn, claude: AnthropicStandIn, cartesia: CartesiaStandIn) -> None:
+    """One unmeasured call first: the process's first call pays for imports and lazy set-up."""
+    flow, lines = "flows/scheduling.yaml", CALLS["flows/scheduling.yaml"][1]
+    bot = load_bot(bot_file(workdir, flow, "off", deepgram.base_url, cartesia.url))
+    await warm_up(bot)
+    with Store(workdir / "warm-up.db") as store:
+        await one_call(bot, store, lines, workdir, ZERO, deepgram, claude)
+
+
+async def run_variant(name: str, workdir: Path, deepgram: DeepgramStandIn, claude: AnthropicStandIn, cartesia: CartesiaStandIn) -> dict:
+    spec = VARIANTS[name]
+    latency, routing = spec["latency"], spec["routing"]
+    deepgram.final_latency_s = latency["stt_s"]
+    claude.script.set(default=Fault(latency_s=latency["llm_s"]))
+    cartesia.first_audio_latency_s = latency["tts_s"]
+    turns: list[dict] = []
+    calls: list[dict] = []
+    started = time.monotonic()
+    turn_wait_s = None
+    for flow, scripts in CALLS.items():
+        bot = load_bot(bot_file(workdir, flow, routing, deepgram.base_url, cartesia.url))
+        turn_wait_s = bot.config.turn.vad_stop_secs + bot.config.turn.silence_timeout_s
+        silence_s = bot.config.turn.silence_timeout_s
+        await warm_up(bot)
+        for lines in scripts:
+            with Store(workdir / f"{name}.db") as store:
+                call_turns, call = await one_call(bot, store, lines, workdir, latency, deepgram, claude)
+            call["flow"] = flow
+            turns += call_turns
+            calls.append(call)
+            print(f"  {name} {flow}: {call['turns']} turns, outcome {call['outcome']}, {call['claude_requests']} Claude requests, {call['deepgram_utterances']} Deepgram utterances, {call['counters']}", file=sys.stderr)
+    for t in turns:
+        v2v = t["latency_ms"]["voice_to_voice"]
+        providers_ms = 1000 * (latency["stt_s"] + latency["tts_s"] + latency["llm_s"] * t["claude_before_audio"])
+        t["providers_ms"] = round(providers_ms, 1)
+        t["overhead_ms"] = round(v2v - providers_ms, 1) if v2v is not None else None
+        t["overhead_excl_turn_wait_ms"] = round(v2v - providers_ms - 1000 * turn_wait_s, 1) if v2v is not None else None
+        # after the VAD's measured stop (+ silence_timeout_s): what the pipeline adds once the turn is over
+        vad = t["vad_stop_ms"]
+        t["overhead_after_vad_stop_ms"] = round(v2v - providers_ms - vad - 1000 * silence_s, 1) if v2v is not None and vad is not None else None
+        lat = t["latency_ms"]
+        if v2v is not None and vad is not None and None not in (lat["stt"], lat["brain"], lat["tts_first_audio"]):
+            t["stage_overhead_ms"] = {
+                "stt_after_vad_stop": round(lat["stt"] - vad - 1000 * latency["stt_s"], 1),
+                "brain": round(lat["brain"] - 1000 * latency["llm_s"] * t["claude_before_audio"], 1),
+                "tts_first_audio": round(lat["tts_first_audio"] - 1000 * latency["tts_s"], 1),
+            }
+    measured = [t for t in turns if t["latency_ms"]["voice_to_voice"] is not None]
+    col = lambda key: [t[key] for t in measured]  # noqa: E731
+    stage = lambda key: stats([t["latency_ms"][key] for t in measured if t["latency_ms"][key] is not None])  # noqa: E731
+    return {
+        "routing": routing,
+        "latency_s": latency,
+        "turn_wait_s": {"vad_stop_secs": bot.config.turn.vad_stop_secs, "silence_timeout_s": bot.config.turn.silence_timeout_s},
+        "turns": len(turns),
+        "turns_measured": len(measured),
+        "claude_requests_before_audio": {str(n): sum(1 for t in measured if t["claude_before_audio"] == n) for n in sorted({t["claude_before_audio"] for t in measured})},
+        "voice_to_voice_ms": stats([t["latency_ms"]["voice_to_voice"] for t in measured]),
+        "stages_ms": {key: stage(key) for key in ("stt", "brain", "tts_first_audio")},
+        "providers_ms": stats(col("providers_ms")),
+        "overhead_ms": stats(col("overhead_ms")),
+        "overhead_excl_turn_wait_ms": stats(col("overhead_excl_turn_wait_ms")),
+        "vad_stop_after_speech_end_ms": stats([t["vad_stop_ms"] for t in measured if t["vad_stop_ms"] is not None]),
+        "overhead_after_vad_stop_ms": stats([t["overhead_after_vad_stop_ms"] for t in measured if t["overhead_after_vad_stop_ms"] is not None]),
+        "stage_overhead_ms": {
+            key: stats([t["stage_overhead_ms"][key] for t in measured if "stage_overhead_ms" in t])
+            for key in ("stt_after_vad_stop", "brain", "tts_first_audio")
+        },
+        "turn_closed_after_ready_ms": stats([t["turn_closed_after_ready_ms"] for t in measured if t["turn_closed_after_ready_ms"] is not None]),
+        "turns_held_by_stt_timeout": sum(1 for t in measured if (t["turn_closed_after_ready_ms"] or 0) > 100),
+        "caller_trailing_quiet_ms": stats([t["caller_trailing_quiet_ms"] for t in measured if t["caller_trailing_quiet_ms"] is not None]),
+        "event_loop_stalls_over_50ms": {
+            "count": len(lags := [lag for at, lag in LAGS if started <= at]),
+            "max_ms": round(max(lags) * 1000, 1) if lags else None,
+        },
+        "calls": calls,
+        "per_turn": turns,
+        "wall_s": round(time.monotonic() - started, 1),
+    }
+
+
+def table(report: dict) -> str:
+    rows = [
+        "| variant | routing | turns | voice-to-voice p50 / p95 | providers' time p50 | overhead p50 / p95 | excl. VAD stop_secs + silence_timeout_s (nominal) | after the measured VAD stop |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    f = lambda s: f"{s['p50']:.0f} / {s['p95']:.0f} ms"  # noqa: E731
+    for name in VARIANTS:
+        if (v := report["variants"].get(name)) is None:
+            continue
+        rows.append(
+            f"| {name} | {v['routing']} | {v['turns_measured']} | {f(v['voice_to_voice_ms'])} | {v['providers_ms']['p50']:.0f} ms"
+            f" | {f(v['overhead_ms'])} | {f(v['overhead_excl_turn_wait_ms'])} | {f(v['overhead_after_vad_stop_ms'])} |"
+        )
+    return "\n".join(rows)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--out", default=str(ROOT / "bench/results/production_overhead.json"))
+    args = parser.parse_args()
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+    os.environ["DEEPGRAM_API_KEY"] = DEEPGRAM_KEY
+    os.environ["CARTESIA_API_KEY"] = cartesia_standin.API_KEY
+    os.environ["ANTHROPIC_API_KEY"] = anthropic_standin.API_KEY
+    report: dict = {"load_average": os.getloadavg(), "variants": {}}
+    started = time.monotonic()
+    async with (
+        DeepgramStandIn(ScriptedTranscriber(), api_key=DEEPGRAM_KEY) as deepgram,
+        AnthropicStandIn(words_per_chunk=3, chunk_gap_s=0.0) as claude,
+        CartesiaStandIn(synthesizer=TONE) as cartesia,
+    ):
+        os.environ["ANTHROPIC_BASE_URL"] = claude.base_url
+        watcher = asyncio.create_task(watch_loop())
+        with tempfile.TemporaryDirectory() as tmp:
+            await warm_up_call(Path(tmp), deepgram, claude, cartesia)
+            for name in args.variants.split(","):
+                LAGS.clear()
+                report["variants"][name] = await run_variant(name, Path(tmp), deepgram, claude, cartesia)
+        watcher.cancel()
+    report["load_average_after"] = os.getloadavg()
+    report["wall_s"] = round(time.monotonic() - started, 1)
+    report["table"] = table(report)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    summary = {k: {kk: vv for kk, vv in v.items() if kk not in ("per_turn", "calls")} for k, v in report["variants"].items()}
+    print(json.dumps(summary, indent=2))
+    print(report["table"])
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
