@@ -150,3 +150,15 @@ def test_no_download_and_no_connection_leaves_loopback(tmp_path, monkeypatch):
     result = asyncio.run(run())
     assert [t["text"] for t in result.chat.transcript if t["role"] == "bot"][-1] == "Sure, let's get you booked. What day would you like to come in?"
     assert attempts == []
+
+
+def test_the_end_of_speech_is_the_last_audible_sound_not_the_end_of_the_clip():
+    import numpy as np
+
+    from app.simulate.caller import synthesize
+    from app.simulate.run import trailing_quiet_s
+
+    tone = (8000 * np.sin(np.arange(16000) * 2 * np.pi * 220 / 16000)).astype(np.int16)
+    assert abs(trailing_quiet_s(np.concatenate([tone, np.zeros(8000, dtype=np.int16)])) - 0.5) < 0.021
+    quiet = trailing_quiet_s(synthesize("I'm Tom Baker"))
+    assert 0.2 <= quiet < 0.6  # the 0.2 s pad, and the voice's fading tail before it

@@ -111,6 +111,10 @@ class Simulation:
     # --- the call -------------------------------------------------------------------------------
 
     async def run(self, turns: list[CallerTurn]) -> SimulationResult:
+        # Every caller line is synthesized before the call, off the event loop: made during the call
+        # it would stall the loop (0.2-0.5 s of Piper) just when the bot is answering.
+        clips = [await asyncio.to_thread(self._clip, turn) for turn in turns]
+
         def ready(call: CallAssembly) -> None:
             self.call = call
 
@@ -127,10 +131,10 @@ class Simulation:
             await asyncio.wait_for(self.started.wait(), timeout=60)
             reply_mark = time.monotonic()
             await self.transport.connect()
-            for turn in turns:
+            for turn, clip in zip(turns, clips):
                 if task.done():
                     break
-                started, ended = await self.speak(turn, task, reply_mark)
+                started, ended = await self.speak(turn, clip, task, reply_mark)
                 spoken.append((turn, started, ended))
                 reply_mark = ended
             await self.bot_finished(reply_mark, task, timeout_s=30)
@@ -146,11 +150,13 @@ class Simulation:
                 result.barge_ins.append({"caller": turn.say or turn.wav, "bot_audio_stopped_after_ms": self._bot_stop_after(started)})
         return result
 
-    async def speak(self, turn: CallerTurn, task: asyncio.Task, reply_mark: float) -> tuple[float, float]:
+    def _clip(self, turn: CallerTurn) -> np.ndarray:
+        return read_wav(turn.wav) if turn.wav else synthesize(turn.say or "", self.voice)
+
+    async def speak(self, turn: CallerTurn, samples: np.ndarray, task: asyncio.Task, reply_mark: float) -> tuple[float, float]:
         """Say one turn; returns when the caller's speech started and ended (monotonic)."""
         if turn.noise_db is not None:
             self.line.noise_rms = noise_rms(turn.noise_db)
-        samples = read_wav(turn.wav) if turn.wav else synthesize(turn.say or "", self.voice)
         if turn.barge_in_ms is not None:
             reply_start = await self._wait_audible(reply_mark, task)
             await asyncio.sleep(max(0.0, reply_start + turn.barge_in_ms / 1000 - time.monotonic()))
@@ -162,7 +168,9 @@ class Simulation:
         self.line.say(samples)
         while self.line.speech_ended_at is None and not task.done():
             await asyncio.sleep(0.01)
-        ended = (self.line.speech_ended_at or time.monotonic()) - 0.2  # the clip ends with 0.2 s of silence
+        # The end of speech is the last audible sound, not the end of the clip: a synthesized line
+        # ends with 0.2 s of padding, and the voice's own fading tail before it.
+        ended = (self.line.speech_ended_at or time.monotonic()) - trailing_quiet_s(samples)
         return started, ended
 
     async def _wait_audible(self, since: float, task: asyncio.Task, timeout_s: float = 30.0) -> float:
@@ -215,6 +223,18 @@ class Simulation:
                 track[start : start + len(samples)] = samples[: len(track) - start]
             _write(directory / "bot.wav", track.tobytes(), rate)
         logger.info(f"recordings written to {directory}")
+
+
+def trailing_quiet_s(samples: np.ndarray, rate: int = 16000, ratio: float = 0.05) -> float:
+    """How long `samples` (int16) end in quiet: after the last 20 ms frame louder than `ratio` of
+    the loudest frame (about -26 dB, where a voice's fading tail stops being heard)."""
+    frame = rate // 50
+    levels = [float(np.sqrt(np.mean(samples[i : i + frame].astype(np.float64) ** 2))) for i in range(0, len(samples), frame)]
+    if not levels or max(levels) == 0:
+        return len(samples) / rate
+    floor = max(levels) * ratio
+    last = max(i for i, level in enumerate(levels) if level > floor)
+    return max(0.0, (len(samples) - (last + 1) * frame) / rate)
 
 
 def _rms(audio: bytes) -> float:
