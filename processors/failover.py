@@ -38,6 +38,10 @@ from processors.breaker import CircuitBreaker
 
 OnSwitch = Callable[[str, str, str], None]
 WATCH_TICK_S = 0.02
+# How long a member service other than the last (a cloud one: its setup connects) may hold up the
+# call's start. Pipecat holds the StartFrame until every processor's setup() returns, and
+# Deepgram's returns only once connected or given up (retrying 5xx with >= 4 s back-off).
+SETUP_WAIT_S = 1.0
 
 
 class OutputGate(FrameProcessor):
@@ -96,6 +100,29 @@ class FailoverMixin:
         self._armed = asyncio.Event()
         self._watch_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
+        for service in services[:-1]:
+            self._bound_setup(service)
+
+    def _bound_setup(self, service: FrameProcessor) -> None:
+        """Let `service` hold up the call's start for at most `SETUP_WAIT_S`: after that its
+        setup (connecting) goes on in the background, its breaker records a failure and the
+        call starts on the rest of the chain. The last service's setup (the embedded model) is
+        always waited for."""
+        original = service.setup
+
+        async def setup(setup: Any) -> None:
+            task = self.create_task(original(setup), name=f"{service}::setup")
+            done, _ = await asyncio.wait({task}, timeout=SETUP_WAIT_S)
+            if task in done:
+                return task.result()
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            if self.breaker(service).available():
+                reason = f"not set up within {SETUP_WAIT_S:g}s"
+                self.breaker(service).record_failure(reason)
+                logger.warning(f"{self}: {service.name} {reason} (connecting?); starting without it")
+
+        service.setup = setup  # type: ignore[method-assign]
 
     # -- branches ---------------------------------------------------------------------------
 

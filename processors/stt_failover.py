@@ -237,6 +237,8 @@ class STTFailover(FailoverMixin, ServiceSwitcher):
         if utt is None or utt.service is None:
             return
         if not utt.speaking and utt.stops and now - utt.stops[-1][1] > self._final_s:
+            if self._next_available(utt.service, utt.tried) is None:
+                return  # nowhere left to go (the last resort, Whisper, is slower): its final is waited for
             await self._fault(utt, f"no final within {self._final_s:g}s", confirmed=utt.interims > 0)
         elif utt.speaking and utt.interims and now - utt.last_progress > self._stall_s:
             await self._fault(utt, f"interims stalled for {self._stall_s:g}s")

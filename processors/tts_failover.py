@@ -18,6 +18,13 @@ sentence whose audio had not started: nothing is spoken twice (a sentence cut of
 not repeated). The transcript of a started sentence whose `TTSTextFrame` the failed service never
 sent is sent in its place, so the assistant context holds what the caller heard. Frames other
 than text that were inside the failed service are handed to the backup, so nothing is lost.
+
+A word-timestamp service (Cartesia) reports its words ahead of their audio, so for it a sentence
+has been heard once the audio received covers its last word (word times against seconds of audio
+received); its words are held back until then (or until the reply ends, or the caller cuts in). A
+sentence it cut off is said again from its start by the backup (the caller heard "Thanks for—",
+then the whole sentence), so the caller hears every sentence in full and the transcript holds each
+once.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from pipecat.services.tts_service import TTSService
 
 from processors.failover import FailoverMixin, OnSwitch
 
+WORD_S = 0.25  # a word-timed word counts as heard once this much of its audio has been received
 _NOT_SPOKEN = (TranscriptionFrame, InterimTranscriptionFrame, EagerTranscriptionFrame, TTSTextFrame)
 
 
@@ -71,6 +79,9 @@ class _Response:
     started: int = 0  # letters whose audio the current attempt has started
     announced: list[AggregatedTextFrame] = field(default_factory=list)  # held until their audio starts
     untold: list[str] = field(default_factory=list)  # started sentences still without TTSTextFrame
+    held: list[TTSTextFrame] = field(default_factory=list)  # word-timed words not yet heard to a sentence end
+    audio_s: float = 0.0  # seconds of audio the current attempt produced
+    words_pts: int | None = None  # PTS of the current attempt's first word (its audio's start)
     audio: bool = False  # the current attempt produced audio
     first_request_at: float | None = None
     last_progress: float = 0.0
@@ -96,6 +107,7 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
         self._first_audio_s = first_audio_s
         self._stall_s = stall_s
         self._response: _Response | None = None
+        self._interrupted_words: list[TTSTextFrame] = []  # held words of a reply the caller cut off
         for service in services:
             service.add_event_handler("on_tts_request", self._on_tts_request)
 
@@ -108,6 +120,8 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
 
     async def _track_input(self, frame: Frame) -> None:
         if isinstance(frame, InterruptionFrame):
+            if self._response is not None:  # heard before the caller cut in: said once it passes
+                self._interrupted_words = self._response.held
             self._response = None
             self._disarm()
             return
@@ -157,6 +171,9 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
     async def _gate_output(self, service: FrameProcessor, frame: Frame) -> list[Frame]:
         if self._is_silenced(service):
             return []
+        if isinstance(frame, InterruptionFrame) and self._interrupted_words:
+            held, self._interrupted_words = self._interrupted_words, []
+            return [*held, frame]
         r = self._response
         if r is None or service is not r.service:
             return [frame]
@@ -168,19 +185,22 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
             r.started_down = True
         elif isinstance(frame, TTSAudioRawFrame):
             r.audio, r.last_progress = True, now
+            r.audio_s += len(frame.audio) / 2 / max(1, frame.sample_rate * frame.num_channels)
             held: list[Frame] = list(r.announced)
             for sentence in r.announced:
                 r.started += _letters(sentence.text)
                 r.untold.append(sentence.text)
             r.announced.clear()
-            return [*held, frame]
+            return [*held, frame, *self._heard_words(r)]
         elif isinstance(frame, TTSTextFrame):
-            letters = _letters(frame.text)
-            r.finished += letters
+            if _words_timed(service):  # reported ahead of its audio: neither heard nor progress yet
+                r.held.append(frame)
+                if r.words_pts is None:
+                    r.words_pts = frame.pts
+                return self._heard_words(r)  # a sentence cut off before then is said again in full
+            r.finished += _letters(frame.text)
             r.last_progress = now
-            if _words_timed(service):
-                r.started = max(r.started, r.finished)
-            elif r.untold:
+            if r.untold:
                 r.untold.pop(0)
         elif isinstance(frame, AggregatedTextFrame) and frame.will_be_spoken and not _words_timed(service):
             r.announced.append(frame)  # said only once its audio starts, so never twice
@@ -197,7 +217,26 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
                 self._complete(r, service)
         elif isinstance(frame, LLMFullResponseEndFrame) and r.framed:
             self._complete(r, service)
+        if isinstance(frame, (TTSStoppedFrame, LLMFullResponseEndFrame)) and r.held:
+            held, r.held = r.held, []  # its audio is all out
+            r.started = r.finished = max(r.finished, r.requested)
+            return [*held, frame]
         return [frame]
+
+    def _heard_words(self, r: _Response) -> list[Frame]:
+        """The held words of whole sentences whose audio has been received, released."""
+        cut = 0
+        for i, word in enumerate(r.held):
+            offset_s = ((word.pts or 0) - (r.words_pts or 0)) / 1e9  # when it starts
+            if offset_s + WORD_S > r.audio_s:
+                break
+            if _ends_sentence(word.text):
+                cut = i + 1
+        released, r.held = r.held[:cut], r.held[cut:]
+        letters = sum(_letters(w.text) for w in released)
+        r.started += letters
+        r.finished += letters
+        return list(released)
 
     def _complete(self, r: _Response, service: FrameProcessor) -> None:
         if r.audio or r.requested == 0:
@@ -245,7 +284,7 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
         rest = text[cut:].lstrip()
         logger.info(f"{self}: replaying on {backup.name} from letter {cut}: {rest[:60]!r}")
         r.done, r.requested, r.finished, r.started, r.audio = _letters(text[:cut]), 0, 0, 0, False
-        r.announced, r.untold = [], []
+        r.announced, r.untold, r.held, r.audio_s, r.words_pts = [], [], [], 0.0, None  # held words: said again
         r.service, r.first_request_at = backup, None
         r.last_progress = asyncio.get_running_loop().time()
         r.tried.append(backup)
@@ -271,6 +310,10 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
 
 def _letters(text: str) -> int:
     return sum(ch.isalnum() for ch in text)
+
+
+def _ends_sentence(word: str) -> bool:
+    return word.rstrip().rstrip("\"')]»”’").endswith((".", "!", "?"))
 
 
 def _words_timed(service: FrameProcessor) -> bool:

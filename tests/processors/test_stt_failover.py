@@ -7,6 +7,7 @@ VAD frames come back UPSTREAM from `AggregatorVAD`, where Pipecat 1.14's user ag
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import pytest
@@ -24,6 +25,7 @@ from pipecat.pipeline.service_switcher import ServiceSwitcher, ServiceSwitcherSt
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
 
+from processors.failover import SETUP_WAIT_S
 from processors.stt_failover import STTFailover
 from tests.processors.fakes import (
     FRAME_BYTES,
@@ -107,6 +109,15 @@ async def test_fault_ends_with_one_final_of_every_word_from_the_backup(step: Ste
     assert failover.switches == [("A", "B", reason)]
     assert failover.breaker(primary).state == "open"
     assert not [f for f in up if isinstance(f, ErrorFrame)]
+
+
+async def test_a_last_resort_slower_than_the_deadline_is_waited_for():
+    # Whisper on a busy CPU takes longer than `final_s`: with nowhere left to go, its final counts.
+    primary, backup, failover = chain([hang()], backup=FakeSTT("B", [answer(first_delay=0.6)]))
+    down, up = await run(failover, [*utterance(*WORDS), SleepFrame(1.2)])
+    assert finals(down) == [TEXT] and len(backup.finals) == 1
+    assert failover.switches == [("A", "B", "no final within 0.25s")]
+    assert failover.breaker(primary).state == "open" and failover.breaker(backup).state == "closed"
 
 
 async def test_interims_that_stall_while_the_caller_speaks_switch_mid_utterance():
@@ -253,3 +264,25 @@ async def test_vad_frames_from_before_the_stt_work_too():
     assert [type(f) for f in down if isinstance(f, (VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame))] == [
         VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame,
     ]  # the fed copies stay inside  # fmt: skip
+
+
+class NeverConnects(FakeSTT):
+    """A cloud STT whose setup (its connection) never completes, like Deepgram on a hung handshake."""
+
+    async def setup(self, setup):
+        await super().setup(setup)
+        await asyncio.sleep(60)
+
+
+async def test_an_stt_that_cannot_connect_does_not_hold_up_the_call():
+    # Pipecat holds the StartFrame until every processor is set up; Deepgram's setup waits for its
+    # connection (or its retries, >= 4 s apart). The failover starts without it after SETUP_WAIT_S.
+    primary, backup = NeverConnects("A"), FakeSTT("B")
+    failover = STTFailover([primary, backup], final_s=0.25, stall_s=0.25)
+    started = asyncio.get_running_loop().time()
+    frames = [*utterance(*WORDS), SleepFrame(0.6)]
+    down, _ = await run_test(Pipeline([failover, AggregatorVAD()]), frames_to_send=frames, start_timeout=SETUP_WAIT_S + 1.0)
+    assert asyncio.get_running_loop().time() - started < SETUP_WAIT_S + 2.0
+    assert finals(down) == [TEXT]  # every word, from the backup
+    assert failover.switches == [("A", "B", "A breaker open")]
+    assert failover.breaker(primary).state == "open"

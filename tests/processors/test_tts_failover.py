@@ -111,3 +111,36 @@ def test_resume_offset_goes_to_the_end_of_the_started_sentence():
     assert text[resume_offset(text, 2):] == " It's ten (sharp)! Bye."
     assert text[resume_offset(text, 8):] == " Bye."
     assert resume_offset(text, 100) == len(text)
+
+
+async def test_word_timed_stall_says_the_cut_off_sentence_again_in_full():
+    # Cartesia reports a sentence's words with its first audio chunk, ahead of the audio: words
+    # count as heard only once their audio has come. Cut off after 80 ms of "First sentence here.",
+    # the backup says it again from its start, and the transcript holds it once.
+    from pipecat.services.cartesia.tts import CartesiaTTSService
+
+    from app.standins.cartesia import CartesiaStandIn, tone
+    from app.standins.fault import Fault
+
+    async with CartesiaStandIn(synthesizer=tone) as standin:
+        standin.script.then(Fault("stall", after=2))
+        cartesia = CartesiaTTSService(api_key=standin.api_key, url=standin.url, settings=CartesiaTTSService.Settings(model="sonic-3", voice="v"))
+        backup = FakeTTS("B")
+        failover = TTSFailover([cartesia, backup], first_audio_s=0.5, stall_s=0.3)
+        down, _ = await run_test(failover, frames_to_send=[*response("First sentence here.", "Second one now."), SleepFrame(1.5)])
+    assert backup.spoken == ["First sentence here.", "Second one now."]
+    assert [f.text for f in down if isinstance(f, TTSTextFrame)] == ["First sentence here.", "Second one now."]
+    assert [switch[1:] for switch in failover.switches] == [("B", "audio stalled for 0.3s")]
+
+
+async def test_word_timed_words_are_all_told_once_in_order():
+    from pipecat.services.cartesia.tts import CartesiaTTSService
+
+    from app.standins.cartesia import CartesiaStandIn, tone
+
+    async with CartesiaStandIn(synthesizer=tone) as standin:
+        cartesia = CartesiaTTSService(api_key=standin.api_key, url=standin.url, settings=CartesiaTTSService.Settings(model="sonic-3", voice="v"))
+        failover = TTSFailover([cartesia, FakeTTS("B")], first_audio_s=0.5, stall_s=0.3)
+        down, _ = await run_test(failover, frames_to_send=[*response("First sentence here.", "Second one"), SleepFrame(2.5)])
+    assert [f.text for f in down if isinstance(f, TTSTextFrame)] == "First sentence here. Second one".split()
+    assert failover.switches == []
