@@ -148,7 +148,9 @@ async def test_browser_call_books_a_haircut(server, tmp_path):
     process, base, log = server
     health = await _health(base, 30, process, log)
     assert health["status"] == "ok"
-    mic = caller_wav("I would like to book a haircut.", tmp_path / "caller.wav")
+    # The caller speaks after the greeting (~5 s): a barge-in before its first sentence is out
+    # would leave nothing of it said, and the greeting unrecorded.
+    mic = caller_wav("I would like to book a haircut.", tmp_path / "caller.wav", lead_s=7.0)
     db = tmp_path / "calls.db"
 
     devtools = free_port()
