@@ -108,7 +108,7 @@ class CallAssembly:
         spent = cost.as_metrics()  # cost_usd, cost_by_provider, usage (and unpriced providers)
         result.cost_usd, result.usage = cost.total, spent["usage"]
         logger.info(f"call {session.call_id}: {cost.summary()}")
-        session.store.end_call(session.call_id, ended_at=clock(), final_node=result.node, outcome=result.outcome, metrics=result.counters | spent)
+        session.store.end_call(session.call_id, ended_at=clock(), final_node=result.node, outcome=result.outcome, metrics=result.counters | spent, caller=session.caller_number)
         return result
 
     async def start(self) -> None:

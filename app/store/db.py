@@ -174,11 +174,12 @@ class Store:
         final_node: str | None,
         outcome: dict | None,
         metrics: dict | None = None,
+        caller: str | None = None,
     ) -> None:
         with self._tx(write=True) as conn:
             cursor = conn.execute(
-                "UPDATE calls SET ended_at = ?, final_node = ?, outcome = ?, metrics = ? WHERE call_id = ?",
-                (ended_at.isoformat(), final_node, _json(outcome), _json(metrics), call_id),
+                "UPDATE calls SET ended_at = ?, final_node = ?, outcome = ?, metrics = ?, caller = coalesce(?, caller) WHERE call_id = ?",
+                (ended_at.isoformat(), final_node, _json(outcome), _json(metrics), caller, call_id),
             )
             if cursor.rowcount == 0:
                 raise StoreError(f"no call {call_id!r} to end")
@@ -196,6 +197,7 @@ class Store:
             "bot": row["bot"],
             "flow": row["flow"],
             "transport": row["transport"],
+            "caller": row["caller"],
             "started_at": datetime.fromisoformat(row["started_at"]),
             "ended_at": datetime.fromisoformat(row["ended_at"]) if row["ended_at"] else None,
             "final_node": row["final_node"],

@@ -63,8 +63,13 @@ CREATE TABLE orders (
 CREATE INDEX orders_created ON orders (created_at);
 """
 
+V2 = """
+ALTER TABLE calls ADD COLUMN caller TEXT;  -- the number the call comes from, when the transport knows it
+"""
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, V1),
+    (2, V2),
 ]
 
 _BOOKKEEPING = (

@@ -388,7 +388,7 @@ async def test_a_twilio_call_books_by_voice_and_keypad_then_hangs_up(twilio_bot)
         [call] = [store.get_call(cid) for (cid,) in sqlite3.connect(twilio_bot.parent / "calls.db").execute("SELECT call_id FROM calls")]
     assert (booking.name, booking.service, booking.phone, booking.time.strftime("%H:%M")) == ("Jane Doe", "haircut", "5552223333", "16:00")
     assert booking.date.strftime("%A") == "Thursday"
-    assert (call["transport"], call["final_node"]) == ("twilio", "goodbye")
+    assert (call["transport"], call["final_node"], call["caller"]) == ("twilio", "goodbye", CALLER)
     caller_turns = [t["text"] for t in call["turns"] if t["role"] == "caller"]
     assert "no" in caller_turns and "5552223333" in caller_turns and "yes" in caller_turns  # the keys, as the caller's answers
 

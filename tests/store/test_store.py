@@ -287,7 +287,7 @@ def test_calls_and_turns_round_trip(store: Store) -> None:
     end = datetime(2026, 11, 28, 10, 3, 12, tzinfo=timezone.utc)
     store.start_call("call-1", bot="salon", flow="booking", transport="webrtc", started_at=start)
     assert store.get_call("call-1") == {
-        "call_id": "call-1", "bot": "salon", "flow": "booking", "transport": "webrtc", "started_at": start,
+        "call_id": "call-1", "bot": "salon", "flow": "booking", "transport": "webrtc", "caller": None, "started_at": start,
         "ended_at": None, "final_node": None, "outcome": None, "metrics": None, "turns": [],
     }
     store.add_turn("call-1", "bot", "Hello, how can I help?", start)
@@ -296,9 +296,10 @@ def test_calls_and_turns_round_trip(store: Store) -> None:
     store.end_call(
         "call-1", ended_at=end, final_node="done",
         outcome={"booking_id": 1, "date": date(2026, 11, 28)}, metrics={"turns": 3, "latency_ms": [412, 380]},
+        caller="+15552223333",
     )
     assert store.get_call("call-1") == {
-        "call_id": "call-1", "bot": "salon", "flow": "booking", "transport": "webrtc", "started_at": start,
+        "call_id": "call-1", "bot": "salon", "flow": "booking", "transport": "webrtc", "caller": "+15552223333", "started_at": start,
         "ended_at": end, "final_node": "done",
         "outcome": {"booking_id": 1, "date": "2026-11-28"},
         "metrics": {"turns": 3, "latency_ms": [412, 380]},

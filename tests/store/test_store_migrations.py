@@ -21,7 +21,7 @@ def _rows(path: Path, sql: str) -> list[tuple]:
 def test_empty_file_migrates_to_latest(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "dir" / "frontdesk.db"
     with Store(path) as store:
-        assert store.schema_version == 1
+        assert store.schema_version == 2
     assert path.exists()
     tables = _rows(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
     assert tables == [("bookings",), ("calls",), ("orders",), ("schema_migrations",), ("turns",)]
@@ -33,7 +33,7 @@ def test_empty_file_migrates_to_latest(tmp_path: Path) -> None:
         ("turns_call", "turns"),
     ]
     assert _rows(path, "PRAGMA index_info(bookings_date_status)") == [(0, 4, "date"), (1, 8, "status")]
-    assert [v for v, in _rows(path, "SELECT version FROM schema_migrations")] == [1]
+    assert [v for v, in _rows(path, "SELECT version FROM schema_migrations")] == [1, 2]
     assert _rows(path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -47,30 +47,27 @@ def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
     Store(path).close()
     before = _rows(path, "SELECT version, applied_at FROM schema_migrations")
     with Store(path) as store:
-        assert store.schema_version == 1
-    with Store(path) as store:
-        assert store.schema_version == 1
-    assert _rows(path, "SELECT version, applied_at FROM schema_migrations") == before
-    assert len(before) == 1
-
-
-def test_version_1_database_is_upgraded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "f.db"
-    with Store(path) as store:
-        store.start_call("c1", bot="b", flow="f", transport="webrtc", started_at=_dt())
-    v2 = """
-        ALTER TABLE calls ADD COLUMN caller TEXT;  -- who rang
-        CREATE INDEX calls_caller ON calls (caller);
-    """
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, (2, v2)])
+        assert store.schema_version == 2
     with Store(path) as store:
         assert store.schema_version == 2
-        assert store.get_call("c1") is not None
-    assert [v for v, in _rows(path, "SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]
-    assert ("caller",) in _rows(path, "SELECT name FROM pragma_table_info('calls')")
-    assert _rows(path, "SELECT call_id, caller FROM calls") == [("c1", None)]
-    # and again: nothing re-applied
+    assert _rows(path, "SELECT version, applied_at FROM schema_migrations") == before
+    assert len(before) == 2
+
+
+def test_version_1_database_is_upgraded_and_keeps_its_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "f.db"
+    latest = migrations.MIGRATIONS
+    monkeypatch.setattr(migrations, "MIGRATIONS", latest[:1])
     with Store(path) as store:
+        store.start_call("c1", bot="b", flow="f", transport="webrtc", started_at=_dt())
+    monkeypatch.setattr(migrations, "MIGRATIONS", latest)
+    with Store(path) as store:
+        assert store.schema_version == 2
+        assert store.get_call("c1")["caller"] is None
+        store.end_call("c1", ended_at=_dt(), final_node="done", outcome=None, caller="+15551234567")
+        assert store.get_call("c1")["caller"] == "+15551234567"
+    assert [v for v, in _rows(path, "SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]
+    with Store(path) as store:  # and again: nothing re-applied
         assert store.schema_version == 2
     assert len(_rows(path, "SELECT version FROM schema_migrations")) == 2
 
@@ -78,20 +75,20 @@ def test_version_1_database_is_upgraded(tmp_path: Path, monkeypatch: pytest.Monk
 def test_failed_migration_rolls_back_whole_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "f.db"
     Store(path).close()
-    broken = "ALTER TABLE calls ADD COLUMN caller TEXT;\nALTER TABLE no_such_table ADD COLUMN x TEXT;"
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, (2, broken)])
-    with pytest.raises(StoreError, match="schema migration 2 failed: no such table: no_such_table"):
+    broken = "ALTER TABLE calls ADD COLUMN who TEXT;\nALTER TABLE no_such_table ADD COLUMN x TEXT;"
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, (3, broken)])
+    with pytest.raises(StoreError, match="schema migration 3 failed: no such table: no_such_table"):
         Store(path)
-    assert [v for v, in _rows(path, "SELECT version FROM schema_migrations")] == [1]
-    assert ("caller",) not in _rows(path, "SELECT name FROM pragma_table_info('calls')")
+    assert [v for v, in _rows(path, "SELECT version FROM schema_migrations")] == [1, 2]
+    assert ("who",) not in _rows(path, "SELECT name FROM pragma_table_info('calls')")
 
 
 def test_database_newer_than_code_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "f.db"
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, (2, "CREATE TABLE extra (x);")])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, (3, "CREATE TABLE extra (x);")])
     Store(path).close()
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
-    with pytest.raises(StoreError, match=r"database schema version 2 is newer than this code knows \(1\)"):
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:2])
+    with pytest.raises(StoreError, match=r"database schema version 3 is newer than this code knows \(2\)"):
         Store(path)
 
 
@@ -103,7 +100,7 @@ def test_migration_versions_must_ascend(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_memory_database(tmp_path: Path) -> None:
     with Store(":memory:") as store:
-        assert store.schema_version == 1
+        assert store.schema_version == 2
 
 
 def _dt():
