@@ -136,7 +136,9 @@ def assert_heard_once_in_full(call: Call) -> None:
 async def deepgram(monkeypatch) -> AsyncIterator[DeepgramStandIn]:
     """A running Deepgram stand-in transcribing with the embedded Whisper; DEEPGRAM_API_KEY set."""
     monkeypatch.setenv("DEEPGRAM_API_KEY", DEEPGRAM_KEY)
-    standin = DeepgramStandIn(WhisperTranscriber(interims=False), api_key=DEEPGRAM_KEY, end_silence_s=0.15, final_latency_s=0.05)
+    # The flow's words as a prompt, as the real service gets them as keyterms ("beard trim", not "beard turn").
+    keyterms = whisper_prompt(["haircut", "color", "blowout", "beard trim"])
+    standin = DeepgramStandIn(WhisperTranscriber(interims=False, prompt=keyterms), api_key=DEEPGRAM_KEY, end_silence_s=0.15, final_latency_s=0.05)
     async with standin:
         yield standin
 
