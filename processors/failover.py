@@ -35,6 +35,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.utils.errors import extract_http_status_code
 
 from processors.breaker import CircuitBreaker
+from processors.loop_clock import LoopClock
 
 OnSwitch = Callable[[str, str, str], None]
 WATCH_TICK_S = 0.02
@@ -99,6 +100,7 @@ class FailoverMixin:
         self.switches: list[tuple[str, str, str]] = []
         self._armed = asyncio.Event()
         self._watch_task: asyncio.Task | None = None
+        self._loop_clock: LoopClock | None = None
         self._tasks: set[asyncio.Task] = set()
         for service in services[:-1]:
             self._bound_setup(service)
@@ -255,6 +257,13 @@ class FailoverMixin:
 
     # -- watchdog ---------------------------------------------------------------------------
 
+    def _now(self) -> float:
+        """Deadline time: the loop's clock less the loop's own stalls (see `LoopClock`)."""
+        if self._loop_clock is None:
+            self._loop_clock = LoopClock.of()
+            self._loop_clock.acquire()
+        return self._loop_clock.now()
+
     def _arm(self) -> None:
         if self._watch_task is None:
             self._watch_task = self.create_task(self._watch(), name=f"{self}::watchdog")
@@ -264,12 +273,11 @@ class FailoverMixin:
         self._armed.clear()
 
     async def _watch(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await self._armed.wait()
             await asyncio.sleep(WATCH_TICK_S)
             if self._armed.is_set():
-                await self._check_deadlines(loop.time())
+                await self._check_deadlines(self._now())
 
     async def _check_deadlines(self, now: float) -> None:
         raise NotImplementedError
@@ -280,6 +288,9 @@ class FailoverMixin:
             self._watch_task = None
         for task in list(self._tasks):
             await self.cancel_task(task)
+        if self._loop_clock is not None:
+            self._loop_clock.release()
+            self._loop_clock = None
 
     async def cleanup(self):
         await self._stop_watchdog()

@@ -23,7 +23,6 @@ If no LLM is left, the response is closed and an ErrorFrame goes upstream.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
@@ -133,7 +132,7 @@ class LLMFailover(FailoverMixin, LLMSwitcher):
 
     async def _attempt(self, turn: _Turn, service: FrameProcessor) -> None:
         self._silenced.discard(id(service))
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         turn.service, turn.started_at, turn.last_output, turn.first_token = service, now, now, False
         turn.tried.append(service)
         self._arm()
@@ -154,7 +153,7 @@ class LLMFailover(FailoverMixin, LLMSwitcher):
         turn = self._turn
         if turn is None or service is not turn.service:
             return [frame]
-        turn.last_output = asyncio.get_running_loop().time()
+        turn.last_output = self._now()
         out: list[Frame] = [frame]
         if isinstance(frame, LLMFullResponseStartFrame):
             if not turn.started_down:

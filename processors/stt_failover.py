@@ -32,7 +32,6 @@ once it answers); the audio it missed before the switch is fed to it first.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from collections import deque
@@ -150,7 +149,7 @@ class STTFailover(FailoverMixin, ServiceSwitcher):
             first, taken = seq, taken + _seconds(kept)
         head = self.services[0]
         chosen = self._first_available(head) or self.services[-1]
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         utt = self._utt = _Utterance(service=chosen, tried=[chosen], first=first, vad=vad, last_progress=now)
         early, self._early_interims = self._early_interims, (0, 0.0)
         if chosen is self.strategy.active_service and early[0]:
@@ -170,7 +169,7 @@ class STTFailover(FailoverMixin, ServiceSwitcher):
         if utt.answered:  # finalised on the STT's own endpointing, nothing heard since
             self._close(utt, self._seq)
             return
-        utt.stops.append((self._seq, asyncio.get_running_loop().time()))
+        utt.stops.append((self._seq, self._now()))
 
     # -- frames out -------------------------------------------------------------------------
 
@@ -186,12 +185,12 @@ class STTFailover(FailoverMixin, ServiceSwitcher):
         if utt is None:
             if service is self.strategy.active_service:
                 n, at = self._early_interims
-                now = asyncio.get_running_loop().time()
+                now = self._now()
                 self._early_interims = (n + 1, now) if isinstance(frame, InterimTranscriptionFrame) else (0, 0.0)
             return [frame]
         if service is not utt.service:
             return []  # one STT speaks for an utterance
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         if isinstance(frame, InterimTranscriptionFrame):
             utt.interims += 1
             utt.answered = False
@@ -280,7 +279,7 @@ class STTFailover(FailoverMixin, ServiceSwitcher):
             await backup.set_usable(True)  # before the hand-over, which must not yield
             if self._utt is not utt:
                 return
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         utt.service, utt.interims, utt.answered, utt.last_progress = backup, 0, False, now
         utt.tried.append(backup)
         utt.stops = [] if utt.speaking else [(self._seq, now)]

@@ -29,7 +29,6 @@ once.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -151,7 +150,7 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
             probing = self.breaker(chosen).state == "half_open"
             await self._activate(chosen, "recovery probe" if probing else f"{head.name} breaker open")
         self._silenced.discard(id(chosen))
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         self._arm()
         return _Response(framed=framed, service=chosen, tried=[chosen], last_progress=now)
 
@@ -159,7 +158,7 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
         r = self._response
         if r is None or service is not r.service:
             return
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         if r.requested <= r.finished:
             r.last_progress = now  # a new sentence after a quiet gap
         if r.first_request_at is None:
@@ -178,7 +177,7 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
         if r is None or service is not r.service:
             return [frame]
         r.in_transit.pop(frame.id, None)
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         if isinstance(frame, LLMFullResponseStartFrame):
             if r.started_down:
                 return []
@@ -286,7 +285,7 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
         r.done, r.requested, r.finished, r.started, r.audio = _letters(text[:cut]), 0, 0, 0, False
         r.announced, r.untold, r.held, r.audio_s, r.words_pts = [], [], [], 0.0, None  # held words: said again
         r.service, r.first_request_at = backup, None
-        r.last_progress = asyncio.get_running_loop().time()
+        r.last_progress = self._now()
         r.tried.append(backup)
         r.texts = [text[:cut], rest]
         frames: list[Frame] = []

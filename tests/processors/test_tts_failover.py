@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from pipecat.frames.frames import (
     ErrorFrame,
@@ -144,3 +147,22 @@ async def test_word_timed_words_are_all_told_once_in_order():
         down, _ = await run_test(failover, frames_to_send=[*response("First sentence here.", "Second one"), SleepFrame(2.5)])
     assert [f.text for f in down if isinstance(f, TTSTextFrame)] == "First sentence here. Second one".split()
     assert failover.switches == []
+
+
+async def test_a_stalled_event_loop_is_not_blamed_on_the_voice():
+    """The loop stalls for twice the first-audio deadline just after the request (a busy server):
+    the provider was not late, the server was, so there is no failover."""
+    slow = Step(chunks=("x", "y"), first_delay=0.15)
+    primary, backup, failover = chain([slow])
+    asyncio.get_running_loop().call_later(0.05, time.sleep, 0.5)
+    down, _ = await run_test(failover, frames_to_send=[TTSSpeakFrame("Hello there."), SleepFrame(0.8)])
+    assert failover.switches == [] and backup.spoken == []
+    assert [h for h in heard(down) if h.startswith("audio")] == ["audio:A", "audio:A"]
+
+
+async def test_a_voice_that_is_late_on_a_free_loop_still_fails_over():
+    late = Step(chunks=("x", "y"), first_delay=0.5)
+    primary, backup, failover = chain([late])
+    down, _ = await run_test(failover, frames_to_send=[TTSSpeakFrame("Hello there."), SleepFrame(0.9)])
+    assert failover.switches == [("A", "B", "no audio within 0.25s")]
+    assert backup.spoken == ["Hello there."]
