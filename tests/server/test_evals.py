@@ -85,6 +85,16 @@ async def _health(port: int, process: subprocess.Popen, log: Path, timeout_s: fl
             await asyncio.sleep(0.2)
 
 
+def _turns(db: Path) -> str:
+    """The stored turns of every call (what Whisper heard, what the bot said), for a failure message."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            rows = conn.execute("SELECT call_id, role, text FROM turns ORDER BY id").fetchall()
+    except sqlite3.Error as e:
+        return f"(no call record: {e})"
+    return "\n".join(f"{call[:8]} {role}: {text}" for call, role, text in rows)
+
+
 async def test_pipecat_eval_scenarios_pass_against_ws(server, tmp_path):
     process, port, log = server
     assert (await _health(port, process, log))["status"] == "ok"
@@ -94,7 +104,7 @@ async def test_pipecat_eval_scenarios_pass_against_ws(server, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in KEYS} | {"PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     evals = await asyncio.to_thread(subprocess.run, command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     output = evals.stdout + evals.stderr
-    assert evals.returncode == 0, f"pipecat eval run failed:\n{output[-6000:]}\n--- server log ---\n{log.read_text()[-3000:]}"
+    assert evals.returncode == 0, f"pipecat eval run failed:\n{output[-6000:]}\n--- server log ---\n{log.read_text()[-3000:]}\n--- turns heard ---\n{_turns(tmp_path / 'calls.db')}"
     for name in ["weekday_afternoon", "opening_hours"]:
         assert name in output
 
