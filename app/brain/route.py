@@ -11,6 +11,13 @@ Modes (bot.yaml `routing:`):
   thanks, goodbye, silence;
 - `aggressive`: every turn the local brain recognizes (orders, intents, slot values given out of
   order, corrections); only what it cannot place goes to the LLM.
+
+With `light=True` (bot.yaml `light_model:`), the turns left for the LLM are weighed once more: the
+simple ones go to the lighter model (`Route.light`), the rest to the main one. Light: a short
+turn in a form that says one value or none the parser could read ("hmm let me think", a one-slot
+correction at the read-back), a yes/no-ish reply, small talk. Main: questions, long turns, more
+than one slot value, order changes, and anything outside a form the flow cannot place. When in
+doubt the main model: a light turn sent to it costs a little time, the other way round an answer.
 """
 
 from __future__ import annotations
@@ -24,20 +31,29 @@ from app.flows.session import CallSession, FormProgress
 
 Mode = Literal["off", "conservative", "aggressive"]
 SHORT = 8  # words: a longer turn usually says more than one simple thing
+# A question asks for what the flow does not hold: wh-words anywhere, these only to open the turn.
+WH_WORDS = frozenset(tokens("what what's which when where why how how's who whose"))
+ASKING = frozenset(tokens("do does did can could would will is are should may any"))
+SMALL_TALK = (
+    "how are you", "how are you doing", "how's it going", "how is it going", "how's your day",
+    "nice to meet you", "have a nice day", "have a good day",
+)  # fmt: skip
+_PLEASANTRIES = sorted((tokens(p) for p in (*SMALL_TALK, *GREETINGS, *THANKS)), key=len, reverse=True)
 
 
 @dataclass(frozen=True)
 class Route:
     fast: bool
     reason: str
+    light: bool = False  # an LLM turn simple enough for the light model
 
     @property
     def path(self) -> str:
-        return "fast" if self.fast else "llm"
+        return "fast" if self.fast else "light" if self.light else "llm"
 
 
-def route(session: CallSession, utterance: str, mode: Mode) -> Route:
-    """Classify one final caller turn; never changes the session."""
+def route(session: CallSession, utterance: str, mode: Mode, *, light: bool = False) -> Route:
+    """Classify one final caller turn; never changes the session. `light`: weigh the LLM turns."""
     if mode == "off":
         return Route(False, "routing off")
     words = tokens(utterance)
@@ -66,7 +82,7 @@ def route(session: CallSession, utterance: str, mode: Mode) -> Route:
         return Route(True, "greeting")
     if any(phrase_score(words, t) for t in THANKS) and len(words) <= 4:
         return Route(True, "thanks")
-    return Route(False, "no confident local answer")
+    return _weigh(session, node, utterance, words) if light else Route(False, "no confident local answer")
 
 
 def _progress(session: CallSession, node: str) -> FormProgress:
@@ -113,3 +129,48 @@ def _menu(session: CallSession, node: str, utterance: str, words: list[str], agg
         if any(phrase_score(words, s) for size, syn in menu.catalog.sizes.items() for s in (size, *syn)):
             return Route(True, "size for the last item")
     return None
+
+
+def _weigh(session: CallSession, node: str, utterance: str, words: list[str]) -> Route:
+    """An LLM turn: for the light model when simple (see the module docstring), else the main one."""
+    if len(words) > SHORT:
+        return Route(False, "long turn")
+    if _small_talk(words):
+        return Route(False, "small talk", light=True)
+    if utterance.rstrip().endswith("?") or words[0] in ASKING or WH_WORDS.intersection(words):
+        return Route(False, "question")
+    if node in session.flow.forms:
+        return _weigh_form(session, node, utterance)
+    if classify_yes_no(utterance) is not None:
+        return Route(False, "yes/no-ish reply", light=True)
+    return Route(False, "not understood")
+
+
+def _weigh_form(session: CallSession, node: str, utterance: str) -> Route:
+    form = session.flow.forms[node]
+    progress = _progress(session, node)
+    specs = [form.specs[s.name] for s in form.slots if session.active(form, s)]
+    expected = None if progress.awaiting_confirm else progress.asking
+    values = extract(utterance, specs, now=session.clock(), expected=expected)
+    if len(values) > 1:
+        return Route(False, "several slot values")
+    if session.cart is not None and session.flow.menus:
+        menu = next(iter(session.flow.menus.values()))
+        if parse_order(utterance, menu.catalog):
+            return Route(False, "order change")
+    if values:
+        return Route(False, "one-slot correction" if progress.awaiting_confirm else "one slot value", light=True)
+    if classify_yes_no(utterance) is not None:
+        return Route(False, "yes/no-ish reply", light=True)
+    return Route(False, "short answer the parser missed", light=True)
+
+
+def _small_talk(words: list[str]) -> bool:
+    """Pleasantries and at most two words more ("hi there, how are you", "thanks so much")."""
+    rest = list(words)
+    for phrase in _PLEASANTRIES:
+        n = len(phrase)
+        at = next((i for i in range(len(rest) - n + 1) if rest[i : i + n] == phrase), None)
+        if at is not None:
+            del rest[at : at + n]
+    return len(rest) < len(words) and len(rest) <= 2 and not WH_WORDS.intersection(rest)

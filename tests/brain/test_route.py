@@ -85,10 +85,75 @@ def test_routing_changes_nothing_in_the_session(session):
     assert after == before
 
 
-def test_an_order_change_at_the_checkout_is_fast_only_when_aggressive(tmp_path):
+@pytest.fixture
+def checkout(tmp_path):
+    """A pizza order call at the checkout form."""
     text = (ROOT / "bot.yaml").read_text().replace("flow: flows/scheduling.yaml", f"flow: {ROOT / 'flows/ordering.yaml'}")
     (tmp_path / "bot.yaml").write_text(text)
     with Store(tmp_path / "db.sqlite") as store:
-        session = at(CallSession(load_bot(tmp_path / "bot.yaml"), store, call_id="c2", clock=lambda: datetime(2026, 11, 23, 10)), "checkout")
-        assert route(session, "actually add a sprite", "aggressive") == Route(True, "order edit")
-        assert not route(session, "actually add a sprite", "conservative").fast
+        yield at(CallSession(load_bot(tmp_path / "bot.yaml"), store, call_id="c2", clock=lambda: datetime(2026, 11, 23, 10)), "checkout")
+
+
+def test_an_order_change_at_the_checkout_is_fast_only_when_aggressive(checkout):
+    assert route(checkout, "actually add a sprite", "aggressive") == Route(True, "order edit")
+    assert not route(checkout, "actually add a sprite", "conservative").fast
+
+
+@pytest.mark.parametrize(
+    ("node", "utterance", "path", "reason"),
+    [
+        ("book", "hmm let me think", "light", "short answer the parser missed"),
+        ("book", "this Saturday", "light", "one slot value"),  # asked for the service
+        ("book", "yes please", "light", "yes/no-ish reply"),
+        ("book", "hi there how are you", "light", "small talk"),
+        ("greeting", "good morning how are you doing today", "light", "small talk"),
+        ("greeting", "yes please", "light", "yes/no-ish reply"),
+        ("book", "Thursday at three with Ann", "llm", "several slot values"),
+        ("book", "what do you recommend", "llm", "question"),
+        ("book", "do you do perms", "llm", "question"),
+        ("book", "hi, what do you charge for a perm", "llm", "question"),
+        ("book", "hmm I'm not sure what I want, what would you recommend for thin hair", "llm", "long turn"),
+        ("greeting", "my hair is a mess", "llm", "not understood"),
+        # what the local brain takes stays on the fast path
+        ("book", "a haircut please", "fast", "value for 'service'"),
+        ("book", "what are your opening hours", "fast", "faq"),
+        ("greeting", "hello", "fast", "greeting"),
+    ],
+)
+def test_light_model_takes_the_simple_llm_turns(session, node, utterance, path, reason):
+    decision = route(at(session, node), utterance, "conservative", light=True)
+    assert (decision.path, decision.reason) == (path, reason)
+
+
+@pytest.mark.parametrize(
+    ("utterance", "path", "reason"),
+    [
+        ("yes that all sounds right to me", "light", "yes/no-ish reply"),
+        ("no the name is Ann Lee", "light", "one-slot correction"),
+        ("hold on a second", "light", "short answer the parser missed"),
+        ("move it to Thursday at three", "llm", "several slot values"),
+        ("wait what time was that", "llm", "question"),
+        ("yes", "fast", "yes/no to read-back"),
+    ],
+)
+def test_light_model_at_the_read_back(session, utterance, path, reason):
+    at(session, "book").progress["book"].awaiting_confirm = True
+    decision = route(session, utterance, "conservative", light=True)
+    assert (decision.path, decision.reason) == (path, reason)
+
+
+@pytest.mark.parametrize("mode", ["conservative", "aggressive"])
+def test_light_changes_only_the_llm_turns(session, mode):
+    at(session, "book")
+    for utterance in ["a haircut please", "Wednesday at two", "yes", "", "hours?", "hmm let me think", "what do you recommend"]:
+        plain, weighed = route(session, utterance, mode), route(session, utterance, mode, light=True)
+        if plain.fast:
+            assert weighed == plain
+        else:
+            assert plain.reason == "no confident local answer" and not weighed.fast
+    assert route(session, "hmm let me think", "off", light=True) == Route(False, "routing off")
+
+
+def test_an_order_change_at_the_checkout_goes_to_the_main_model(checkout):
+    assert route(checkout, "actually add a sprite", "conservative", light=True) == Route(False, "order change")
+    assert route(checkout, "yes", "conservative", light=True) == Route(False, "yes/no-ish reply", light=True)
