@@ -36,12 +36,12 @@ from app.config.load import LoadedBot
 from app.cost import UsageMeter, price_call
 from app.flows.checks import resolve_function
 from app.flows.session import CallSession
-from app.providers.brain import build_llms
+from app.providers.brain import build_llms, lead_llm
 from app.store import Store
 from processors.llm_failover import LLMFailover
 from processors.reply_guard import ReplyGuard
 from processors.transcript import BotTranscript
-from processors.turn_router import TurnRouter
+from processors.turn_router import Models, TurnRouter
 
 
 def clock_for(bot: LoadedBot, now: datetime | None) -> Callable[[], datetime]:
@@ -132,7 +132,8 @@ def brain_slot(bot: LoadedBot, session: CallSession) -> tuple[LLMService | LLMSw
 
     With the local brain alone, just that. With an LLM in the chain: `LLMFailover([llm, ...,
     local brain])` (a provider that errors, is late or stalls hands the turn to the next), and
-    with routing on a `TurnRouter` ahead of it, so simple turns go straight to the local brain."""
+    with routing on a `TurnRouter` ahead of it, so simple turns go straight to the local brain (and,
+    with a `light_model`, simple LLM turns to the first LLM on that model)."""
     llms = build_llms(bot.config, session)
     if len(llms) == 1:
         return llms[0], [llms[0]]
@@ -141,9 +142,13 @@ def brain_slot(bot: LoadedBot, session: CallSession) -> tuple[LLMService | LLMSw
         llms, first_token_s=f.llm_first_token_ms / 1000, stall_s=f.stall_ms / 1000,
         backoff_s=f.backoff_s, max_backoff_s=f.max_backoff_s, on_switch=count_switches(session, "llm"),
     )  # fmt: skip
+    lead = lead_llm(bot.config)
     if bot.config.routing == "off":
+        if lead and lead.light_model:
+            logger.warning(f"call {session.call_id}: light_model '{lead.light_model}' unused: it needs routing on")
         return switcher, [switcher]
-    return switcher, [TurnRouter(session, llm=llms[0], fast=llms[-1], mode=bot.config.routing), switcher]
+    models = Models(lead.model, lead.light_model) if lead and lead.light_model else None
+    return switcher, [TurnRouter(session, llm=llms[0], fast=llms[-1], mode=bot.config.routing, models=models), switcher]
 
 
 def assemble_call(

@@ -9,31 +9,59 @@ result) stay with whichever brain took the turn that led to them, so one turn is
 brain. Both brains share the context, the flow's functions and the flow state in code, so a turn
 answered on the fast path leaves the LLM with the same conversation it would have had.
 
+With a light model (bot.yaml `light_model:`), the LLM turns are weighed too (`route(...,
+light=True)`): a simple one is answered by the same LLM service on the light model. An
+`LLMUpdateSettingsFrame` addressed to the LLM goes ahead of the context whenever the model must
+change, and back to the main model before the next LLM turn that is not light. One service stays
+in the failover chain, so failover, the shared context and the tool handlers are the same for
+both models. The follow-up runs of a light turn stay on the light model.
+
 Each decision is logged with its reason and counted in the call's counters
-(`route:fast`, `route:llm`, `route:fast:<reason>`).
+(`route:fast`, `route:light`, `route:llm`, `route:fast:<reason>`, `route:light:<reason>`).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from loguru import logger
-from pipecat.frames.frames import Frame, LLMContextFrame, ManuallySwitchServiceFrame
+from pipecat.frames.frames import Frame, LLMContextFrame, LLMUpdateSettingsFrame, ManuallySwitchServiceFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.llm_service import LLMService
+from pipecat.services.settings import LLMSettings
 
 from app.brain.route import Mode, Route, route
 from app.brain.understand import NOTHING_HEARD
 from app.flows.session import CallSession
 
 
+@dataclass(frozen=True)
+class Models:
+    """The LLM's own model and the lighter one for simple turns."""
+
+    main: str
+    light: str
+
+
 class TurnRouter(FrameProcessor):
-    def __init__(self, session: CallSession, *, llm: LLMService, fast: LLMService, mode: Mode = "conservative", **kwargs):
+    def __init__(
+        self,
+        session: CallSession,
+        *,
+        llm: LLMService,
+        fast: LLMService,
+        mode: Mode = "conservative",
+        models: Models | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self._session = session
         self._llm = llm
         self._fast = fast
         self._mode: Mode = mode
+        self._models = models
+        self._model = models.main if models else None  # the model the LLM is set to
         self._active: LLMService = llm
         self.decisions: list[Route] = []
         self.decision_s = 0.0  # total time spent deciding (for the benchmark)
@@ -48,18 +76,27 @@ class TurnRouter(FrameProcessor):
 
     async def _route(self, text: str) -> None:
         started = time.perf_counter()
-        decision = route(self._session, text, self._mode)
+        decision = route(self._session, text, self._mode, light=self._models is not None)
         self.decision_s += time.perf_counter() - started
         self.decisions.append(decision)
         counters = self._session.counters
         counters[f"route:{decision.path}"] += 1
-        if decision.fast:
-            counters[f"route:fast:{decision.reason}"] += 1
+        if decision.path != "llm":
+            counters[f"route:{decision.path}:{decision.reason}"] += 1
         logger.info(f"call {self._session.call_id}: turn -> {decision.path} ({decision.reason}): {text!r}")
         target = self._fast if decision.fast else self._llm
         if target is not self._active:
             self._active = target
             await self.push_frame(ManuallySwitchServiceFrame(service=target))
+        if self._models and not decision.fast:
+            await self._set_model(self._models.light if decision.light else self._models.main)
+
+    async def _set_model(self, model: str) -> None:
+        """Addressed to the LLM, so it reaches it through the failover even while it is inactive;
+        ahead of the context in the LLM's queue, and kept there by interruptions."""
+        if model != self._model:
+            self._model = model
+            await self.push_frame(LLMUpdateSettingsFrame(delta=LLMSettings(model=model), service=self._llm))
 
 
 def _last_user_text(messages: list) -> str | None:

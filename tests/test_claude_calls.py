@@ -26,6 +26,7 @@ NOW = datetime(2026, 11, 23, 10)  # a Monday
 STEPS = ["I'd like to book an appointment", "a haircut", "this Saturday", "eleven", "Tom Baker", "555 222 3333", "yes"]
 BOOKING = {"type": "booking", "name": "Tom Baker", "service": "haircut", "date": "2026-11-28", "time": "11:00", "phone": "5552223333"}
 GREETING = "Thanks for calling Shear Delight. Would you like to book, reschedule or cancel an appointment?"
+MAIN, LIGHT = "claude-sonnet-4-6", "claude-haiku-4-5"
 
 
 async def said(turns: list[str]) -> AsyncIterator[str]:
@@ -33,19 +34,21 @@ async def said(turns: list[str]) -> AsyncIterator[str]:
         yield turn
 
 
-def bot_yaml(tmp_path: Path, routing: str) -> Path:
+def bot_yaml(tmp_path: Path, routing: str, light_model: str | None = None) -> Path:
     text = (ROOT / "bot.yaml").read_text().replace("flow: flows/scheduling.yaml", f"flow: {ROOT / 'flows/scheduling.yaml'}")
-    path = tmp_path / f"bot-{routing}.yaml"
+    if light_model:
+        text = text.replace(f"model: {MAIN}", f"model: {MAIN}\n    light_model: {light_model}")
+    path = tmp_path / f"bot-{routing}{'-light' if light_model else ''}.yaml"
     path.write_text(text + f"\nrouting: {routing}\nfailover:\n  backoff_s: 60\n")
     return path
 
 
-async def call_claude(tmp_path: Path, claude: AnthropicStandIn, routing: str, turns: list[str] = STEPS):
+async def call_claude(tmp_path: Path, claude: AnthropicStandIn, routing: str, turns: list[str] = STEPS, light_model: str | None = None):
     """One chat call with Claude first in the chain; returns (result, bot lines, stored booking)."""
     holder: list[CallAssembly] = []
     claude.responder = local_brain_responder(lambda: holder[0].session, lambda: holder[0].context.get_messages())
-    bot = load_bot(bot_yaml(tmp_path, routing))
-    with Store(tmp_path / f"{routing}.db") as store:
+    bot = load_bot(bot_yaml(tmp_path, routing, light_model))
+    with Store(tmp_path / f"{routing}{'-light' if light_model else ''}.db") as store:
         result = await run_chat(bot, store, said(turns), now=NOW, on_ready=holder.append)
         bookings = store.list_bookings()
     return result, [t["text"] for t in result.transcript if t["role"] == "bot"], bookings
@@ -84,6 +87,41 @@ async def test_routing_sends_most_turns_to_the_local_brain_and_books_the_same(tm
     assert on.counters["route:fast"] > len(STEPS) / 2
     assert on.counters["route:fast"] > on.counters.get("route:llm", 0)
     assert on_requests < off_requests / 2
+
+
+# Small talk and a wordy yes go to the light model, values for two slots at once to the main one.
+MIXED = ["hi there how are you", "I'd like to book an appointment", "Saturday at eleven", "a haircut", "Tom Baker", "555 222 3333", "yes that all sounds right to me"]  # fmt: skip
+
+
+def caller_text(body: dict) -> str | None:
+    """The caller turn a request answers: the last caller line in its messages (None: the opening)."""
+    for message in reversed(body.get("messages") or []):
+        blocks = message["content"] if isinstance(message["content"], list) else [{"type": "text", "text": message["content"]}]
+        said = [b["text"] for b in blocks if message["role"] == "user" and b.get("type") == "text" and b["text"] in MIXED]
+        if said:
+            return said[-1]
+    return None
+
+
+async def test_light_model_answers_the_simple_llm_turns_and_books_the_same(tmp_path, claude_env):
+    claude = await claude_env()
+    try:
+        plain, plain_lines, plain_bookings = await call_claude(tmp_path, claude, "conservative", MIXED)
+        plain_models = {r["model"] for r in claude.script.requests}
+        claude.script.requests.clear()
+        light, light_lines, light_bookings = await call_claude(tmp_path, claude, "conservative", MIXED, light_model=LIGHT)
+        asked: dict[str | None, set[str]] = {}
+        for request in claude.script.requests:
+            asked.setdefault(caller_text(request), set()).add(request["model"])
+    finally:
+        await claude.stop()
+    assert plain.outcome == light.outcome == BOOKING and len(plain_bookings) == len(light_bookings) == 1
+    assert plain_lines == light_lines
+    assert plain_models == {MAIN} and plain.counters["route:llm"] == 3 and "route:light" not in plain.counters
+    # Each turn's requests (its follow-up runs too) named one model; the opening line the main one.
+    assert asked == {None: {MAIN}, MIXED[0]: {LIGHT}, MIXED[2]: {MAIN}, MIXED[-1]: {LIGHT}}
+    assert (light.counters["route:fast"], light.counters["route:light"], light.counters["route:llm"]) == (4, 2, 1)
+    assert light.counters["route:light:small talk"] == light.counters["route:light:yes/no-ish reply"] == 1
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ class AnthropicBrain(Strict):
     provider: Literal["anthropic"]
     api_key: Secret = "${ANTHROPIC_API_KEY}"
     model: str = "claude-sonnet-4-6"
-    light_model: str | None = None
+    light_model: str | None = Field(None, description="model for the simple turns the router sends to the LLM (needs routing on)")
     base_url: str | None = None
     max_tokens: int = Field(300, ge=16)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 from loguru import logger
 from pipecat.services.llm_service import LLMService
 
 from app.brain.service import LocalBrainService
-from app.config.bot import AnthropicBrain, BotConfig, LocalBrain, env_name
+from app.config.bot import AnthropicBrain, BotConfig, BrainProvider, LocalBrain, env_name
 from app.flows.session import CallSession
 from app.providers.report import missing_key
 
@@ -19,16 +20,26 @@ def build_llms(config: BotConfig, session: CallSession) -> list[LLMService]:
     The local brain is always last: it is the turn router's fast path and the last resort of the
     failover, whether or not bot.yaml lists it."""
     llms: list[LLMService] = []
-    for provider in config.brain:
-        if isinstance(provider, LocalBrain):
-            break  # nothing after the local brain is ever needed
-        if reason := missing_key(provider):
+    for provider, reason in _chain(config):
+        if reason:
             logger.warning(f"brain '{provider.provider}' skipped: {reason}")
-            continue
-        if isinstance(provider, AnthropicBrain):
+        elif isinstance(provider, AnthropicBrain):
             llms.append(_anthropic(provider, config))
     llms.append(LocalBrainService(session))
     return llms
+
+
+def lead_llm(config: BotConfig) -> AnthropicBrain | None:
+    """The provider of the LLM `build_llms` puts first, if any (its `light_model` is the router's)."""
+    return next((p for p, reason in _chain(config) if not reason and isinstance(p, AnthropicBrain)), None)
+
+
+def _chain(config: BotConfig) -> Iterator[tuple[BrainProvider, str | None]]:
+    """The providers ahead of the local brain, each with why it cannot run here (None: it can)."""
+    for provider in config.brain:
+        if isinstance(provider, LocalBrain):
+            return  # nothing after the local brain is ever needed
+        yield provider, missing_key(provider)
 
 
 VOICE_RULES = (
