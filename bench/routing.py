@@ -4,9 +4,13 @@ Scripted text calls of both shipped flows (the step-by-step conversations of tes
 and bench/voice_latency.py, the same calls in the same order on a fresh database per mode) run
 through `run_chat` with Claude first in the brain chain, played by the Anthropic stand-in at a
 published-like latency (first byte after 0.3 s, three words every 20 ms) and answering as the
-local brain would. For routing off / conservative / aggressive:
+local brain would. For routing off / conservative / aggressive, and conservative with a
+`light_model` (`conservative+light`):
 
-- the share of caller turns on the fast path (the call's `route:fast` / `route:llm` counters);
+- the share of caller turns on the fast path and, with a light model, on the light model (the
+  call's `route:fast` / `route:light` / `route:llm` counters); Claude requests by the model they
+  named. The stand-in answers every model alike, at the same latency: the light path's time here
+  says nothing of a lighter model's speed, only its share and the outcome count;
 - Claude requests per call (the stand-in's request log; the call's opening line is no caller turn
   and goes to Claude in every mode, so one request per call is the floor);
 - per caller turn, the time from queuing the caller's text to the bot's first text out (the first
@@ -58,7 +62,8 @@ from app.store import Store  # noqa: E402
 from processors.turn_router import TurnRouter  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 10)  # a Monday
-MODES = ("off", "conservative", "aggressive")
+MODES = ("off", "conservative", "aggressive", "conservative+light")  # <routing>[+light]: with a light_model
+MAIN_MODEL, LIGHT_MODEL = "claude-sonnet-4-6", "claude-haiku-4-5"
 FIRST_BYTE_S, WORDS_PER_CHUNK, CHUNK_GAP_S = 0.3, 3, 0.02
 FLOWS = {"scheduling": "flows/scheduling.yaml", "ordering": "flows/ordering.yaml"}
 # Played in this order on one database per (flow, mode): later calls find what earlier ones stored.
@@ -72,6 +77,11 @@ CALLS = {
         # The first call's haircut holds 11:00-11:45 on Saturday: 10:15 and 11:45 are offered.
         "taken_time": ["I want a haircut on Saturday at 11am", "11:45", "Ann Lee", "555 999 8888", "yes"],
         "repeat_and_start_over": ["book a haircut", "can you repeat that", "start over", "cancel"],
+        # Small talk and a wordy yes (light model), a day and time at once (main model).
+        "small_talk_and_hedges": [
+            "hi there how are you", "I'd like to book an appointment", "Friday at ten", "a blowout", "Lee Park", "555 444 1212",
+            "yes that all sounds right to me",
+        ],
     },
     "ordering": {
         "cart_edits_delivery": [
@@ -103,9 +113,18 @@ DECISIONS = [
 DECISION_REPEATS = 200
 
 
-def bot_file(directory: Path, flow: str, routing: str) -> Path:
+def split_mode(mode: str) -> tuple[str, bool]:
+    """`conservative+light` -> ("conservative", True): the routing mode, and whether a light model is set."""
+    routing, _, light = mode.partition("+")
+    return routing, light == "light"
+
+
+def bot_file(directory: Path, flow: str, mode: str) -> Path:
+    routing, light = split_mode(mode)
     text = (ROOT / "bot.yaml").read_text().replace("flow: flows/scheduling.yaml", f"flow: {ROOT / FLOWS[flow]}")
-    path = directory / f"bot-{flow}-{routing}.yaml"
+    if light:
+        text = text.replace(f"model: {MAIN_MODEL}", f"model: {MAIN_MODEL}\n    light_model: {LIGHT_MODEL}")
+    path = directory / f"bot-{flow}-{mode}.yaml"
     path.write_text(text + f"\nrouting: {routing}\nfailover:\n  backoff_s: 60\n")
     return path
 
@@ -206,9 +225,12 @@ async def one_call(claude: AnthropicStandIn, bot, store: Store, turns: list[str]
     return {
         "caller_turns": len(clock.turns),
         "route_fast": counters.get("route:fast", 0),
+        "route_light": counters.get("route:light", 0),
         "route_llm": counters.get("route:llm", 0),
         "fast_reasons": {k.removeprefix("route:fast:"): v for k, v in counters.items() if k.startswith("route:fast:")},
+        "light_reasons": {k.removeprefix("route:light:"): v for k, v in counters.items() if k.startswith("route:light:")},
         "claude_requests": len(claude.script.requests),
+        "claude_requests_by_model": dict(Counter(r.get("model") for r in claude.script.requests)),
         "failover_switches": counters.get("failover:llm", 0),
         "guard": {k: v for k, v in counters.items() if k.startswith("guard:")},
         "outcome": result.outcome,
@@ -229,7 +251,7 @@ async def run_calls(claude: AnthropicStandIn, workdir: Path) -> dict:
                 for name, turns in calls.items():
                     runs[(flow, mode, name)] = await one_call(claude, bot, store, turns)
                     r = runs[(flow, mode, name)]
-                    print(f"  {flow:<10} {mode:<12} {name:<30} fast {r['route_fast']}/{r['caller_turns']}, "
+                    print(f"  {flow:<10} {mode:<18} {name:<30} fast {r['route_fast']}/{r['caller_turns']}, light {r['route_light']}, "
                           f"{r['claude_requests']} requests, {r['wall_s']} s", file=sys.stderr)  # fmt: skip
     return runs
 
@@ -243,19 +265,24 @@ def summarize(runs: dict) -> dict:
             turns = [t for r in rs for t in r["turns"]]
             caller_turns = sum(r["caller_turns"] for r in rs)
             fast = sum(r["route_fast"] for r in rs)
+            light = sum(r["route_light"] for r in rs)
             by_path = {
                 path: {"n": len(ts), "first_text_p50_ms": pct([t["first_text_ms"] for t in ts if t["first_text_ms"] is not None], 50)}
-                for path in ("fast", "llm")
+                for path in ("fast", "light", "llm")
                 if (ts := [t for t in turns if t["path"] == path])
             }
             out[flow][mode] = {
                 "calls": len(rs),
                 "caller_turns": caller_turns,
                 "fast_share": round(fast / caller_turns, 3) if caller_turns else None,
+                "light_share": round(light / caller_turns, 3) if caller_turns else None,
                 "route_fast": fast,
+                "route_light": light,
                 "route_llm": sum(r["route_llm"] for r in rs),
                 "fast_reasons": dict(sum((Counter(r["fast_reasons"]) for r in rs), Counter()).most_common()),
+                "light_reasons": dict(sum((Counter(r["light_reasons"]) for r in rs), Counter()).most_common()),
                 "claude_requests_per_call": round(sum(r["claude_requests"] for r in rs) / len(rs), 2),
+                "claude_requests_by_model": dict(sum((Counter(r["claude_requests_by_model"]) for r in rs), Counter())),
                 "claude_requests": {name: runs[(flow, mode, name)]["claude_requests"] for name in calls},
                 "first_text_ms": stats([t["first_text_ms"] for t in turns if t["first_text_ms"] is not None]),
                 "first_line_ms": stats([t["first_line_ms"] for t in turns if t["first_line_ms"] is not None]),
@@ -293,7 +320,7 @@ def summarize(runs: dict) -> dict:
 
 
 def decision_cost() -> dict:
-    samples: dict[str, list[float]] = {"conservative": [], "aggressive": []}
+    samples: dict[str, list[float]] = {"conservative": [], "aggressive": [], "conservative+light": []}
     per_utterance = []
     with tempfile.TemporaryDirectory() as tmp:
         bots = {flow: load_bot(bot_file(Path(tmp), flow, "conservative")) for flow in FLOWS}
@@ -306,11 +333,12 @@ def decision_cost() -> dict:
                 for text in utterances:
                     row = {"node": node, "utterance": text}
                     for mode in samples:
-                        route(session, text, mode)  # warm caches
+                        routing, light = split_mode(mode)
+                        route(session, text, routing, light=light)  # warm caches
                         times = []
                         for _ in range(DECISION_REPEATS):
                             t0 = time.perf_counter_ns()
-                            decision = route(session, text, mode)
+                            decision = route(session, text, routing, light=light)
                             times.append((time.perf_counter_ns() - t0) / 1000)
                         samples[mode] += times
                         row[mode] = {"path": decision.path, "reason": decision.reason, "median_us": round(statistics.median(times), 1)}
@@ -327,8 +355,8 @@ def decision_cost() -> dict:
 
 def table(summary: dict, cost: dict) -> str:
     rows = [
-        "| flow | routing | fast-path turns | Claude req/call | caller text -> first bot text p50 / p95 | of which brain p50 / p95 | p50 saved vs off | same outcome |",
-        "|---|---|---|---|---|---|---|---|",
+        "| flow | routing | fast-path turns | light-model turns | Claude req/call | caller text -> first bot text p50 / p95 | of which brain p50 / p95 | p50 saved vs off | same outcome |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for flow in CALLS:
         for mode in MODES:
@@ -337,7 +365,8 @@ def table(summary: dict, cost: dict) -> str:
             saved_s = f"{saved['p50_saved_ms']:.0f} ms (x{saved['p50_ratio']:.2f}; brain x{brain['p50_ratio']:.2f})" if saved else "-"
             same = "-" if mode == "off" else ("yes" if not m["mismatches"] else ("lines differ" if m["same_outcome_as_off"] else "NO"))
             rows.append(
-                f"| {flow} | {mode} | {m['route_fast']}/{m['caller_turns']} ({m['fast_share']:.0%}) | {m['claude_requests_per_call']:.1f} | "
+                f"| {flow} | {mode} | {m['route_fast']}/{m['caller_turns']} ({m['fast_share']:.0%}) | "
+                f"{m['route_light']}/{m['caller_turns']} ({m['light_share']:.0%}) | {m['claude_requests_per_call']:.1f} | "
                 f"{m['first_text_ms']['p50']:.0f} / {m['first_text_ms']['p95']:.0f} ms | "
                 f"{m['brain_first_text_ms']['p50']:.0f} / {m['brain_first_text_ms']['p95']:.0f} ms | "
                 f"{saved_s} | {same} |"
@@ -345,6 +374,7 @@ def table(summary: dict, cost: dict) -> str:
     rows.append("")
     rows.append(
         f"Routing decision: median {cost['conservative']['median_us']} µs (conservative), {cost['aggressive']['median_us']} µs (aggressive), "
+        f"{cost['conservative+light']['median_us']} µs (conservative+light), "
         f"p95 {cost['aggressive']['p95_us']} µs, over {cost['utterances']} utterances x {cost['repeats']} (target <= 1 ms: {'ok' if cost['ok'] else 'MISSED'})"
     )
     return "\n".join(rows)
