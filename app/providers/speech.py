@@ -100,11 +100,13 @@ def _piper(provider: PiperTTS) -> TTSService:
 
 def _deepgram(provider: DeepgramSTT, vocabulary: list[str] = ()) -> STTService:
     """Deepgram live transcription; the flow's words (services, menu items) boosted as keyterms."""
-    from pipecat.services.deepgram.stt import DeepgramSTTService, DeepgramSTTSettings
+    from pipecat.services.deepgram.stt import DeepgramSTTSettings
+
+    from app.providers.deepgram import DeepgramLiveSTT
 
     variable = env_name(provider.api_key)
     kwargs = {"base_url": provider.base_url} if provider.base_url else {}
-    return DeepgramSTTService(
+    return DeepgramLiveSTT(
         api_key=os.environ[variable] if variable else "",
         settings=DeepgramSTTSettings(
             model=provider.model, interim_results=provider.interim_results, smart_format=True,

@@ -7,10 +7,10 @@ import asyncio
 import re
 from types import SimpleNamespace
 
-from pipecat.frames.frames import TranscriptionFrame, VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
+from pipecat.frames.frames import STTMetadataFrame, TranscriptionFrame, VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
 from pipecat.utils.asyncio.task_manager import TaskManager
 
-from processors.flow_turn import FlowAwareTurnStop
+from processors.flow_turn import FlowAwareTurnStop, STTFinalizedFrame
 
 TIMEOUT_S = 0.1
 HOLD_S = 0.4
@@ -73,4 +73,33 @@ async def test_a_hold_that_runs_out_ends_the_turn_with_what_was_said():
     stopped = await say(stop, "555 12")
     await asyncio.sleep(TIMEOUT_S + HOLD_S + 0.15)
     assert len(ended) == 1 and TIMEOUT_S + HOLD_S - 0.02 < ended[0] - stopped < TIMEOUT_S + HOLD_S + 0.1
+    await stop.cleanup()
+
+
+async def test_an_stt_that_says_it_is_done_ends_the_turn_without_the_safety_net_wait():
+    """Deepgram's final came before the VAD stop (its own endpointing); the answer to the
+    finalize at the VAD stop has no new words. Without `STTFinalizedFrame` the turn would wait
+    out the STT safety net (ttfs_p99 0.35 s less the 0.2 s VAD stop = 0.15 s)."""
+    stop, ended = await strategy()
+    await stop.process_frame(STTMetadataFrame(service_name="deepgram", ttfs_p99_latency=0.35))
+    await stop.process_frame(VADUserStartedSpeakingFrame())
+    await stop.process_frame(TranscriptionFrame("a haircut please", "caller", ""))  # not finalized
+    await stop.process_frame(VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    stopped = asyncio.get_running_loop().time()
+    await asyncio.sleep(0.02)
+    await stop.process_frame(STTFinalizedFrame())
+    await asyncio.sleep(0.3)
+    assert len(ended) == 1 and ended[0] - stopped < TIMEOUT_S + 0.03  # not TIMEOUT_S + 0.15 - ...
+    await stop.cleanup()
+
+
+async def test_without_word_from_the_stt_the_safety_net_still_waits():
+    stop, ended = await strategy()
+    await stop.process_frame(STTMetadataFrame(service_name="deepgram", ttfs_p99_latency=0.45))
+    await stop.process_frame(VADUserStartedSpeakingFrame())
+    await stop.process_frame(TranscriptionFrame("a haircut please", "caller", ""))
+    await stop.process_frame(VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    stopped = asyncio.get_running_loop().time()
+    await asyncio.sleep(0.4)
+    assert len(ended) == 1 and ended[0] - stopped >= 0.25 - 0.01
     await stop.cleanup()

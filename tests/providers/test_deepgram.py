@@ -1,0 +1,46 @@
+"""DeepgramLiveSTT (Pipecat's DeepgramSTTService) on the Deepgram stand-in: when Deepgram's own
+endpointing gave the final before the VAD stopped, the empty answer to the VAD stop's Finalize is
+passed on as STTFinalizedFrame, so the turn does not wait out the STT safety net."""
+
+from __future__ import annotations
+
+import warnings
+
+from pipecat.frames.frames import TranscriptionFrame, VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
+from pipecat.tests.utils import SleepFrame, run_test
+
+from app.providers.deepgram import DeepgramLiveSTT
+from app.standins.deepgram import DeepgramStandIn, ScriptedTranscriber
+from processors.flow_turn import STTFinalizedFrame
+from tests.standins.test_deepgram import KEY, chunks, quiet, tone
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # deepgram-sdk imports websockets' legacy client
+    import deepgram.listen.v1.client  # noqa: F401
+
+
+def stt(standin: DeepgramStandIn) -> DeepgramLiveSTT:
+    return DeepgramLiveSTT(api_key=KEY, base_url=standin.base_url, settings=DeepgramLiveSTT.Settings(interim_results=True))
+
+
+def kinds(frames) -> list[str]:
+    return [type(f).__name__ for f in frames if isinstance(f, (TranscriptionFrame, STTFinalizedFrame))]
+
+
+async def test_the_empty_answer_to_a_finalize_tells_the_turn_the_stt_is_done():
+    # Deepgram's default endpointing (10 ms of quiet) ends the utterance well before the VAD stop.
+    async with DeepgramStandIn(ScriptedTranscriber(["a haircut please"]), end_silence_s=0.01, final_latency_s=0.05) as s:
+        frames = [VADUserStartedSpeakingFrame(), *chunks(tone(0.6), quiet(0.2)), SleepFrame(0.2), VADUserStoppedSpeakingFrame(stop_secs=0.2), SleepFrame(0.3)]
+        down, _ = await run_test(stt(s), frames_to_send=frames)
+    assert kinds(down) == ["TranscriptionFrame", "STTFinalizedFrame"]
+    assert [f.text for f in down if isinstance(f, TranscriptionFrame)] == ["a haircut please"]
+    assert s.connections[0].utterances[0].ended_by == "silence" and "Finalize" in s.connections[0].control
+
+
+async def test_a_finalize_that_ends_the_utterance_gives_a_finalized_transcript_and_no_extra_frame():
+    async with DeepgramStandIn(ScriptedTranscriber(["a beard trim"]), end_silence_s=1.0, final_latency_s=0.05) as s:
+        frames = [VADUserStartedSpeakingFrame(), *chunks(tone(0.6), quiet(0.2)), SleepFrame(0.2), VADUserStoppedSpeakingFrame(stop_secs=0.2), SleepFrame(0.3)]
+        down, _ = await run_test(stt(s), frames_to_send=frames)
+    assert kinds(down) == ["TranscriptionFrame"]
+    (final,) = [f for f in down if isinstance(f, TranscriptionFrame)]
+    assert final.text == "a beard trim" and final.finalized
