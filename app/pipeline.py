@@ -151,6 +151,9 @@ def brain_slot(bot: LoadedBot, session: CallSession) -> tuple[LLMService | LLMSw
     return switcher, [TurnRouter(session, llm=llms[0], fast=llms[-1], mode=bot.config.routing, models=models), switcher]
 
 
+RTVI_TRANSPORTS = ("webrtc", "daily", "eval")
+
+
 def assemble_call(
     bot: LoadedBot,
     store: Store,
@@ -180,7 +183,9 @@ def assemble_call(
     worker = PipelineWorker(
         pipeline,
         params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),
-        enable_rtvi=transport != "chat",  # the prebuilt client and Pipecat's evals speak RTVI
+        # The prebuilt client (WebRTC, Daily) and Pipecat's evals speak RTVI; a phone does not, and
+        # RTVI's observer sees every push of every frame (a sixth of a phone call's CPU, measured).
+        enable_rtvi=transport in RTVI_TRANSPORTS,
         idle_timeout_secs=None,
         conversation_id=call_id,
         observers=[*(observers or []), meter],

@@ -1,0 +1,24 @@
+"""assemble_call: what a call's pipeline carries depends on who is on the other end."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config.load import load_bot
+from app.pipeline import assemble_call, clock_for
+from app.store import Store
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize(("transport", "rtvi"), [("webrtc", True), ("daily", True), ("eval", True), ("twilio", False), ("chat", False)])
+async def test_rtvi_only_for_clients_that_speak_it(tmp_path, transport, rtvi):
+    """The prebuilt browser client and Pipecat's evals read RTVI messages; a phone line does not,
+    and RTVI's observer would see every push of every frame of the call for nothing."""
+    bot = load_bot(ROOT / "bot.yaml")
+    with Store(tmp_path / "calls.db") as store:
+        call = assemble_call(bot, store, clock=clock_for(bot, None), transport=transport)
+        if rtvi:
+            assert call.worker.rtvi is not None
+        else:
+            with pytest.raises(Exception, match="RTVI is not enabled"):
+                call.worker.rtvi
