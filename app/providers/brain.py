@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from loguru import logger
 from pipecat.services.llm_service import LLMService
 
 from app.brain.service import LocalBrainService
 from app.config.bot import AnthropicBrain, BotConfig, BrainProvider, LocalBrain, env_name
 from app.flows.session import CallSession
-from app.providers.report import missing_key
+from app.providers.report import missing_key, skipped
 
 
 def build_llms(config: BotConfig, session: CallSession) -> list[LLMService]:
@@ -22,7 +21,7 @@ def build_llms(config: BotConfig, session: CallSession) -> list[LLMService]:
     llms: list[LLMService] = []
     for provider, reason in _chain(config):
         if reason:
-            logger.warning(f"brain '{provider.provider}' skipped: {reason}")
+            skipped("brain", provider.provider, reason)
         elif isinstance(provider, AnthropicBrain):
             llms.append(_anthropic(provider, config))
     llms.append(LocalBrainService(session))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from loguru import logger
+
 from app.config.bot import BotConfig, env_name
 
 EMBEDDED = {"brain": "local", "stt": "whisper", "tts": "piper"}
@@ -16,6 +18,18 @@ def missing_key(provider) -> str | None:
     """`NAME is not set` for a provider whose `${NAME}` key is not in the environment, else None."""
     variable = env_name(getattr(provider, "api_key", None))
     return f"{variable} is not set" if variable and not os.environ.get(variable) else None
+
+
+_reported: set[tuple[str, str, str]] = set()
+
+
+def skipped(kind: str, provider: str, reason: str) -> None:
+    """Log that a provider of a chain is off: a warning the first time in this process (a server
+    reports its chains at start-up too), then only at debug level, not on every call."""
+    key = (kind, provider, reason)
+    level = "DEBUG" if key in _reported else "WARNING"
+    _reported.add(key)
+    logger.log(level, f"{kind} '{provider}' skipped: {reason}")
 
 
 def chain_report(config: BotConfig) -> list[str]:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from loguru import logger
 from pipecat.services.stt_service import STTService
 from pipecat.services.tts_service import TTSService
 
 from app.config.bot import BotConfig, CartesiaTTS, DeepgramSTT, PiperTTS, WhisperSTT, env_name
 from app.errors import ProviderError
-from app.providers.report import missing_key
+from app.providers.report import missing_key, skipped
 
 
 def whisper_model_dir() -> Path:
@@ -37,7 +36,7 @@ def build_stt_chain(config: BotConfig, vocabulary: list[str] = ()) -> list[STTSe
     chain: list[STTService] = []
     for provider in config.stt:
         if reason := missing_key(provider):
-            logger.warning(f"stt '{provider.provider}' skipped: {reason}")
+            skipped("stt", provider.provider, reason)
             continue
         if isinstance(provider, WhisperSTT):
             return chain + [_whisper(provider, vocabulary)]
@@ -51,7 +50,7 @@ def build_tts_chain(config: BotConfig) -> list[TTSService]:
     chain: list[TTSService] = []
     for provider in config.tts:
         if reason := missing_key(provider):
-            logger.warning(f"tts '{provider.provider}' skipped: {reason}")
+            skipped("tts", provider.provider, reason)
             continue
         if isinstance(provider, PiperTTS):
             return chain + [_piper(provider)]

@@ -70,6 +70,7 @@ class _Early:
         return self.size
 
 
+TTFS_P99_S = 1.0
 TOKENS_PER_SECOND = 15  # speech is ~3 words a second; a spelled-out phone number ~6 tokens a second
 
 
@@ -87,6 +88,10 @@ class EmbeddedWhisperSTT(WhisperSTTService):
     """
 
     def __init__(self, *, early_start_s: float = 0.08, quiet_ratio: float = 0.06, **kwargs):
+        # The turn's STT safety net. Every transcript of a segmented STT is final, so it only ends
+        # the wait for speech that transcribes to nothing; a long turn's decode on two busy cores
+        # can take about this long (Pipecat's default is the same, with a warning on every call).
+        kwargs.setdefault("ttfs_p99_latency", TTFS_P99_S)
         super().__init__(**kwargs)
         self._early_start_s = early_start_s
         self._quiet_ratio = quiet_ratio

@@ -30,3 +30,22 @@ def test_keys_that_are_set_switch_providers_on_without_showing_them(monkeypatch)
     report = chain_report(CONFIG)
     assert report[:2] == ["brain: anthropic -> local", "stt: deepgram -> whisper"]
     assert not any("secret" in line for line in report)
+
+
+def test_a_provider_that_is_off_is_warned_about_once_per_process_not_on_every_call(monkeypatch):
+    from loguru import logger
+
+    from app.providers import report
+    from app.providers.speech import build_stt_chain
+
+    monkeypatch.setattr(report, "_reported", set())
+    lines: list[tuple[str, str]] = []
+    sink = logger.add(lambda m: lines.append((m.record["level"].name, m.record["message"])), level="DEBUG")
+    try:
+        for _call in range(3):
+            build_stt_chain(CONFIG)
+    finally:
+        logger.remove(sink)
+    said = [(level, text) for level, text in lines if "skipped" in text or "ttfs_p99_latency" in text]
+    assert said[0] == ("WARNING", "stt 'deepgram' skipped: DEEPGRAM_API_KEY is not set")
+    assert [level for level, _ in said[1:]] == ["DEBUG", "DEBUG"]

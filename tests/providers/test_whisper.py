@@ -97,3 +97,10 @@ async def test_one_bounded_decode_per_segment(monkeypatch):
     assert asked and all(o["temperature"] == 0.0 for o in asked)
     assert all(o["max_new_tokens"] == max_tokens(o["seconds"]) < 448 for o in asked)
     assert max_tokens(3.5) >= 2 * 20  # a spelled-out phone number needs ~20 tokens in ~3.5 s
+
+
+def test_the_turn_safety_net_is_set_so_no_call_warns_about_it():
+    from app.providers.whisper import TTFS_P99_S
+
+    stt = EmbeddedWhisperSTT(device="cpu", compute_type="int8", settings=EmbeddedWhisperSTT.Settings(model=str(whisper_model_dir())))
+    assert stt.service_metadata_frame().ttfs_p99_latency == TTFS_P99_S
