@@ -18,6 +18,8 @@ sentence whose audio had not started: nothing is spoken twice (a sentence cut of
 not repeated). The transcript of a started sentence whose `TTSTextFrame` the failed service never
 sent is sent in its place, so the assistant context holds what the caller heard. Frames other
 than text that were inside the failed service are handed to the backup, so nothing is lost.
+The deadlines do not apply to the last voice left (embedded Piper on a busy CPU): with nowhere
+to go, its late audio is waited for rather than the rest of the reply dropped.
 
 A word-timestamp service (Cartesia) reports its words ahead of their audio, so for it a sentence
 has been heard once the audio received covers its last word (word times against seconds of audio
@@ -250,6 +252,8 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
         r = self._response
         if r is None or r.first_request_at is None or r.requested <= r.finished:
             return
+        if self._next_available(r.service, r.tried) is None:
+            return  # nowhere left to go (the last resort, Piper, on a busy CPU): its audio is waited for
         if not r.audio and now - r.first_request_at > self._first_audio_s:
             await self._fault(r, f"no audio within {self._first_audio_s:g}s")
         elif r.audio and now - r.last_progress > self._stall_s:

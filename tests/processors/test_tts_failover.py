@@ -21,7 +21,7 @@ from pipecat.frames.frames import (
 from pipecat.tests.utils import SleepFrame, run_test
 
 from processors.tts_failover import TTSFailover, resume_offset
-from tests.processors.fakes import FakeTTS, Step, error, hang, stall
+from tests.processors.fakes import FakeTTS, Step, answer, error, hang, stall
 
 SENTENCES = ["First sentence here.", "Second one now.", "Third and last."]
 OK = Step(chunks=("x", "y"), gap=0.01)
@@ -166,3 +166,20 @@ async def test_a_voice_that_is_late_on_a_free_loop_still_fails_over():
     down, _ = await run_test(failover, frames_to_send=[TTSSpeakFrame("Hello there."), SleepFrame(0.9)])
     assert failover.switches == [("A", "B", "no audio within 0.25s")]
     assert backup.spoken == ["Hello there."]
+
+
+@pytest.mark.parametrize(
+    "slow",
+    [answer("x", "y", first_delay=0.5), answer("x", "y", gap=0.5)],  # late first audio; a gap mid-sentence
+    ids=["late", "gap"],
+)
+async def test_a_last_resort_slower_than_the_deadlines_is_waited_for(slow: Step):
+    # Piper on a busy CPU, after the cloud voice failed: with nowhere left to go, its audio counts
+    # (given up on, the rest of the reply was never said).
+    primary, backup = FakeTTS("A", [error(500)]), FakeTTS("B", [slow])
+    failover = TTSFailover([primary, backup], first_audio_s=0.25, stall_s=0.25)
+    down, up = await run_test(failover, frames_to_send=[*response(*SENTENCES), SleepFrame(1.5)])
+    assert backup.spoken == SENTENCES
+    assert [f.text for f in down if isinstance(f, TTSTextFrame)] == SENTENCES
+    assert failover.switches == [("A", "B", "error 500")]
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
