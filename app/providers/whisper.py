@@ -53,6 +53,21 @@ def shared_whisper_model(path: str | Path, compute_type: str = "int8"):
         return _models[key]
 
 
+WHISPER_RATE = 16000
+
+
+def to_whisper_rate(pcm: bytes, sample_rate: int) -> np.ndarray:
+    """int16 PCM at the call's rate as the float32 16 kHz samples Whisper reads. A phone call's
+    pipeline runs at 8 kHz (Silero VAD and Deepgram take it as is); its segments are upsampled
+    here, once each, instead of every 20 ms of the call at the serializer."""
+    audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+    if sample_rate and sample_rate != WHISPER_RATE and audio.size:
+        import soxr
+
+        audio = soxr.resample(audio, sample_rate, WHISPER_RATE, quality="HQ").astype(np.float32)
+    return audio
+
+
 def rms(pcm: bytes) -> float:
     samples = np.frombuffer(pcm, dtype=np.int16)
     return float(np.sqrt(np.mean(samples.astype(np.float32) ** 2))) if samples.size else 0.0
@@ -148,7 +163,7 @@ class EmbeddedWhisperSTT(WhisperSTTService):
         await self._segment_queue.put(early)
 
     def _transcribe(self, pcm: bytes, early: _Early | None = None) -> str:
-        audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        audio = to_whisper_rate(pcm, self.sample_rate)
         asked = time.perf_counter()
         with _transcribe_lock:
             began = time.perf_counter()
@@ -164,12 +179,12 @@ class EmbeddedWhisperSTT(WhisperSTTService):
                 # digit string cut off mid-number does ("5-5-5-2-2-2-3"): measured here, 4 s of
                 # decoding for 3.4 s of audio, holding the model from the caller's final words.
                 temperature=0.0,
-                max_new_tokens=max_tokens(len(audio) / 16000),
+                max_new_tokens=max_tokens(len(audio) / WHISPER_RATE),
             )
             segments = list(segments)  # decoding happens as the generator is consumed
         done = time.perf_counter()
         logger.debug(
-            f"whisper: {len(audio) / 16000:.2f}s of audio, waited {1000 * (began - asked):.0f} ms, decoded in "
+            f"whisper: {len(audio) / WHISPER_RATE:.2f}s of audio, waited {1000 * (began - asked):.0f} ms, decoded in "
             f"{1000 * (done - began):.0f} ms, temperatures {[s.temperature for s in segments]}"
         )
         # Whisper's own rule: silence is a likely no-speech segment that was also decoded with low

@@ -104,3 +104,19 @@ def test_the_turn_safety_net_is_set_so_no_call_warns_about_it():
 
     stt = EmbeddedWhisperSTT(device="cpu", compute_type="int8", settings=EmbeddedWhisperSTT.Settings(model=str(whisper_model_dir())))
     assert stt.service_metadata_frame().ttfs_p99_latency == TTFS_P99_S
+
+
+async def test_a_phone_calls_8khz_audio_is_transcribed():
+    """A Twilio call's pipeline runs at 8 kHz: each segment is upsampled for Whisper, once."""
+    import soxr
+    from pipecat.pipeline.worker import PipelineParams
+
+    phone = soxr.resample(synthesize("a beard trim on Saturday").astype(np.float32), RATE, 8000).astype(np.int16)
+    data = np.concatenate([phone, np.zeros(1600, dtype=np.int16)]).tobytes()
+    frames = [VADUserStartedSpeakingFrame()]
+    frames += [InputAudioRawFrame(data[i : i + 320], sample_rate=8000, num_channels=1) for i in range(0, len(data), 320)]
+    frames += [SleepFrame(0.5), VADUserStoppedSpeakingFrame(stop_secs=0.2)]
+    params = PipelineParams(audio_in_sample_rate=8000)
+    down, _ = await run_test(stt(), frames_to_send=frames, pipeline_params=params)
+    heard = " ".join(f.text for f in down if isinstance(f, TranscriptionFrame)).lower()
+    assert "trim" in heard and "saturday" in heard  # ("beer trim": tiny.en without the flow's prompt)
