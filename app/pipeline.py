@@ -28,7 +28,9 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
-from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.frames.frames import Frame, InputAudioRawFrame
+from pipecat.processors.filters.function_filter import FunctionFilter
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.llm_service import LLMService
 from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 
@@ -154,6 +156,18 @@ def brain_slot(bot: LoadedBot, session: CallSession) -> tuple[LLMService | LLMSw
 RTVI_TRANSPORTS = ("webrtc", "daily", "eval")
 
 
+def caller_audio_ends_here() -> FunctionFilter:
+    """Drops the caller's audio after the user aggregator (its VAD and turn detection are the last
+    to need it). Pipecat passes every 20 ms of it on through the brain, the guard, the TTS and the
+    output transport, a dozen hops (each a queue and a task switch) that do nothing with it."""
+
+    async def not_caller_audio(frame: Frame) -> bool:
+        return not isinstance(frame, InputAudioRawFrame)
+
+    # Input audio is a system frame (an interruption must not drop it): the filter must see those.
+    return FunctionFilter(filter=not_caller_audio, direction=FrameDirection.DOWNSTREAM, filter_system_frames=True, enable_direct_mode=True)
+
+
 def assemble_call(
     bot: LoadedBot,
     store: Store,
@@ -178,7 +192,8 @@ def assemble_call(
     meter = UsageMeter(transport)
     guard = ReplyGuard(max_sentences=voice.max_sentences, strip_markdown=voice.strip_markdown, on_event=lambda name: session.counters.update([name]))
     pipeline = Pipeline([
-        *inputs, aggregators.user(), guard.fence(), *brain_stages, guard, transcript, *outputs, aggregators.assistant(),
+        *inputs, aggregators.user(), caller_audio_ends_here(), guard.fence(), *brain_stages, guard, transcript, *outputs,
+        aggregators.assistant(),
     ])  # fmt: skip
     worker = PipelineWorker(
         pipeline,

@@ -22,3 +22,25 @@ async def test_rtvi_only_for_clients_that_speak_it(tmp_path, transport, rtvi):
         else:
             with pytest.raises(Exception, match="RTVI is not enabled"):
                 call.worker.rtvi
+
+
+async def test_the_callers_audio_goes_no_further_than_the_user_aggregator(tmp_path):
+    from pipecat.frames.frames import InputAudioRawFrame, TextFrame
+    from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregator
+    from pipecat.tests.utils import run_test
+
+    from app.pipeline import caller_audio_ends_here
+
+    down, _ = await run_test(caller_audio_ends_here(), frames_to_send=[InputAudioRawFrame(b"\0" * 640, 16000, 1), TextFrame("hi")])
+    assert [type(f).__name__ for f in down] == ["TextFrame"]
+    bot = load_bot(ROOT / "bot.yaml")
+    with Store(tmp_path / "calls.db") as store:
+        call = assemble_call(bot, store, clock=clock_for(bot, None), transport="twilio")
+    def flat(processors):
+        for p in processors:
+            yield p
+            yield from flat(getattr(p, "processors", None) or [])
+
+    processors = list(flat(call.worker.pipeline.processors))
+    i = next(i for i, p in enumerate(processors) if isinstance(p, LLMUserAggregator))
+    assert [type(p).__name__ for p in processors[i : i + 2]] == ["LLMUserAggregator", "FunctionFilter"]
