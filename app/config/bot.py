@@ -126,6 +126,14 @@ class Storage(Strict):
 class Server(Strict):
     host: str = "localhost"
     port: int = Field(7860, ge=1, le=65535)
+    workers: int | Literal["auto"] = Field(1, description="processes serving calls (`frontdesk run --workers`); auto: one per CPU")
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: object) -> object:
+        if value == "auto" or (type(value) is int and 1 <= value <= 64):
+            return value
+        raise ValueError("must be a number from 1 to 64, or auto (one worker process per CPU)")
 
 
 class Twilio(Strict):

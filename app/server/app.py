@@ -12,6 +12,8 @@
     GET  /health      status, active calls, bot, flow, config generation, last reload error
 
 Each new call takes the bot from `BotSource.current()` (hot reload) and runs on one shared Store.
+With `frontdesk run --workers N` every worker process serves this same app; `Peers`
+(app/server/peers.py) routes a session's follow-up requests to the worker that holds it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from starlette.websockets import WebSocketState
 
 from app.config.load import LoadedBot
 from app.server.daily import add_daily_routes, wants_daily
+from app.server.peers import Peers
 from app.server.reload import BotSource
 from app.server.twilio import TwilioDialIn
 from app.store import Store
@@ -72,6 +75,8 @@ class Calls:
 
     def __init__(self) -> None:
         self.draining = False
+        self.started = 0  # calls started since the server did
+        self.on_change: Callable[[], None] | None = None  # a call started or ended, or draining began
         self._deadline: float | None = None
         self._tasks: dict[asyncio.Task, str] = {}
 
@@ -82,11 +87,18 @@ class Calls:
     def start(self, call: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
         task = asyncio.create_task(call, name=f"call {name}")
         self._tasks[task] = name
+        self.started += 1
         task.add_done_callback(self._finished)
+        self._changed()
         return task
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def _finished(self, task: asyncio.Task) -> None:
         name = self._tasks.pop(task, "?")
+        self._changed()
         if task.cancelled():
             logger.warning(f"call {name}: cancelled")
         elif task.exception() is not None:
@@ -100,6 +112,7 @@ class Calls:
         for the same deadline, not twice as long).
         """
         self.draining = True
+        self._changed()
         loop = asyncio.get_running_loop()
         if self._deadline is None:
             self._deadline = loop.time() + timeout_s
@@ -134,11 +147,23 @@ def create_app(
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
     run_call: CallRunner = _run_voice_call,
     warm_up: Callable[[LoadedBot], Awaitable[None]] | None = _warm_up,
+    peers: Peers | None = None,
 ) -> FastAPI:
-    """The server for one bot definition; `app.state.frontdesk` holds its ServerState."""
+    """The server for one bot definition; `app.state.frontdesk` holds its ServerState.
+
+    `peers`: this process is one worker of several (`frontdesk run --workers N`)."""
     state = ServerState(source, store, Calls(), drain_timeout_s, run_call)
     webrtc = SmallWebRTCRequestHandler()
     sessions: dict[str, dict] = {}  # /start sessions waiting for (or in) their call
+    if peers is not None:
+        peers.watch(state.calls)
+
+    def owner(some_id: str) -> tuple[int | None, str]:
+        """The worker holding a session or peer connection (None: this one), and its local id."""
+        if peers is None:
+            return None, some_id
+        index, local_id = peers.owner(some_id)
+        return (None if index == peers.index else index), local_id
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -150,11 +175,13 @@ def create_app(
         if not await state.calls.drain(state.drain_timeout_s):
             await state.calls.cancel_all()
         await webrtc.close()
+        if peers is not None:
+            await peers.close()
 
     app = FastAPI(title="frontdesk", lifespan=lifespan)
     app.state.frontdesk = state
     _frontend_routes(app)
-    twilio = TwilioDialIn(source.current, lambda: state.calls.draining)
+    twilio = TwilioDialIn(source.current, lambda: state.calls.draining, ticket_key=peers.key if peers else None)
     twilio.add_routes(app)
     daily = add_daily_routes(app, state)
 
@@ -169,6 +196,8 @@ def create_app(
             "config_generation": source.generation,
             "last_reload_error": source.last_error,
         }
+        if peers is not None:
+            body |= peers.health()
         return JSONResponse(body, status_code=503 if state.calls.draining else 200)
 
     def refuse_when_draining() -> None:
@@ -195,13 +224,19 @@ def create_app(
         if transport != "webrtc":
             raise HTTPException(status_code=400, detail=f"transport '{transport}' is not served here; use 'webrtc' (or /ws for Pipecat evals)")
         session_id = str(uuid.uuid4())
+        if peers is not None:
+            session_id = peers.own(session_id)
         sessions[session_id] = body.get("body") or {}
         return {"sessionId": session_id}
 
     @app.post("/api/offer")
-    async def offer(request: SmallWebRTCRequest, session_id: str | None = None) -> dict[str, str] | None:
+    async def offer(request: SmallWebRTCRequest, http: Request, session_id: str | None = None) -> Any:
         """A browser's WebRTC offer: a new call, or a renegotiation of one in progress."""
-        if not request.pc_id:
+        if request.pc_id:
+            elsewhere, request.pc_id = owner(request.pc_id)
+            if elsewhere is not None:
+                return await peers.forward(http, elsewhere)
+        else:
             refuse_when_draining()
         call_name = session_id or str(uuid.uuid4())
 
@@ -214,25 +249,37 @@ def create_app(
             if session_id:
                 task.add_done_callback(lambda _: sessions.pop(session_id, None))
 
-        return await webrtc.handle_web_request(request=request, webrtc_connection_callback=on_new_connection)
+        answer = await webrtc.handle_web_request(request=request, webrtc_connection_callback=on_new_connection)
+        if answer is not None and peers is not None:
+            answer = {**answer, "pc_id": peers.own(answer["pc_id"])}
+        return answer
 
     @app.patch("/api/offer")
-    async def ice_candidate(request: SmallWebRTCPatchRequest) -> dict[str, str]:
+    async def ice_candidate(request: SmallWebRTCPatchRequest, http: Request) -> Any:
+        elsewhere, request.pc_id = owner(request.pc_id)
+        if elsewhere is not None:
+            return await peers.forward(http, elsewhere)
         await webrtc.handle_patch_request(request)
         return {"status": "success"}
 
     @app.post("/sessions/{session_id}/api/offer")
-    async def session_offer(session_id: str, request: SmallWebRTCRequest) -> dict[str, str] | None:
+    async def session_offer(session_id: str, request: SmallWebRTCRequest, http: Request) -> Any:
         """The offer of a session made by /start (Pipecat Cloud's route, which the prebuilt UI uses)."""
+        elsewhere, _ = owner(session_id)
+        if elsewhere is not None:
+            return await peers.forward(http, elsewhere)
         if session_id not in sessions:
             raise HTTPException(status_code=404, detail="unknown or finished session")
-        return await offer(request, session_id=session_id)
+        return await offer(request, http, session_id=session_id)
 
     @app.patch("/sessions/{session_id}/api/offer")
-    async def session_ice_candidate(session_id: str, request: SmallWebRTCPatchRequest) -> dict[str, str]:
+    async def session_ice_candidate(session_id: str, request: SmallWebRTCPatchRequest, http: Request) -> Any:
+        elsewhere, _ = owner(session_id)
+        if elsewhere is not None:
+            return await peers.forward(http, elsewhere)
         if session_id not in sessions:
             raise HTTPException(status_code=404, detail="unknown or finished session")
-        return await ice_candidate(request)
+        return await ice_candidate(request, http)
 
     @app.websocket("/ws")
     async def websocket_call(websocket: WebSocket) -> None:

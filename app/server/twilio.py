@@ -15,12 +15,18 @@ phone slot (`CallSession.caller_number`), and when the flow ends Twilio's REST A
 echoed by Twilio). Credentials come from bot.yaml's `telephony.twilio` (`${TWILIO_ACCOUNT_SID}`,
 `${TWILIO_AUTH_TOKEN}`); `base_url` points the REST calls elsewhere (tests: app/standins/twilio.py).
 No log line carries the auth token; the account SID is not logged either.
+
+With several worker processes (`frontdesk run --workers N`) the webhook and its stream may reach
+different workers, so the TwiML also carries a ticket (`frontdesk_ticket`: an expiry and an HMAC
+of the CallSid under a key the workers share) that the worker taking the stream checks instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import os
 import time
@@ -50,6 +56,7 @@ TWILIO_RATE = 8000  # Media Streams: mono mu-law at 8 kHz, both ways
 PIPELINE_IN_RATE = 16000  # what Silero VAD and Whisper take: the serializer upsamples the caller to it
 ANNOUNCED_TTL_S = 600.0  # how long a call announced by the webhook may take to open its stream
 PLAYED_GRACE_S = 2.0  # beyond the audio still playing, how long to wait for Twilio to echo the last mark
+TICKET = "frontdesk_ticket"  # the <Parameter> carrying a webhook's announcement to any worker
 
 
 @dataclass(frozen=True)
@@ -109,12 +116,29 @@ def signature_valid(auth_token: str, url: str, params: dict[str, str], signature
     return bool(signature) and RequestValidator(auth_token).validate(url, params, signature)
 
 
+def make_ticket(key: bytes, call_sid: str, expires: int) -> str:
+    """`<expiry>.<hmac>`: proof, for any worker holding `key`, that a signed webhook announced the call."""
+    mac = hmac.new(key, f"{call_sid}|{expires}".encode(), hashlib.sha256).hexdigest()
+    return f"{expires}.{mac}"
+
+
+def ticket_valid(key: bytes, call_sid: str, ticket: object, now: float) -> bool:
+    if not (isinstance(ticket, str) and call_sid):
+        return False
+    expires, _, _ = ticket.partition(".")
+    if not expires.isdigit() or int(expires) < now:
+        return False
+    return hmac.compare_digest(ticket, make_ticket(key, call_sid, int(expires)))
+
+
 class TwilioDialIn:
     """The voice webhook (`POST /`) and the Twilio connections that arrive on `/ws`."""
 
-    def __init__(self, current_bot: Callable[[], LoadedBot], draining: Callable[[], bool]):
+    def __init__(self, current_bot: Callable[[], LoadedBot], draining: Callable[[], bool], ticket_key: bytes | None = None):
+        """`ticket_key`: the key the worker processes share, when there are several."""
         self._current_bot = current_bot
         self._draining = draining
+        self._ticket_key = ticket_key
         self._announced: dict[str, float] = {}  # CallSid -> when a signed webhook announced it
         self._warned_unsigned = False
 
@@ -140,6 +164,8 @@ class TwilioDialIn:
             self._announce(call_sid)
         logger.info(f"Twilio webhook: call {call_sid or '?'} from {params.get('From') or 'an unknown number'}")
         parameters = {"from_number": params.get("From", ""), "to_number": params.get("To", "")}
+        if self._ticket_key is not None and account.auth_token and call_sid:
+            parameters[TICKET] = make_ticket(self._ticket_key, call_sid, int(time.time() + ANNOUNCED_TTL_S))
         return Response(connect_twiml(f"wss://{public_host(request)}/ws", parameters), media_type="application/xml")
 
     def _announce(self, call_sid: str) -> None:
@@ -149,6 +175,11 @@ class TwilioDialIn:
                 del self._announced[sid]
         self._announced[call_sid] = now
 
+    def _announced_to_us(self, call_sid: str, ticket: object) -> bool:
+        if self._announced.pop(call_sid, None) is not None:
+            return True
+        return self._ticket_key is not None and ticket_valid(self._ticket_key, call_sid, ticket, time.time())
+
     def transport(self, websocket: WebSocket, call_data: Any, bot: LoadedBot) -> TwilioTransport | None:
         """The transport for a Media Streams connection; None when it must be refused (with the auth
         token set, only calls announced by a signed webhook are taken)."""
@@ -157,10 +188,10 @@ class TwilioDialIn:
         if not stream_sid:
             logger.warning("/ws: a Twilio 'start' without a streamSid")
             return None
-        if account.auth_token and self._announced.pop(call_sid, None) is None:
+        body = call_data.body if isinstance(call_data.body, dict) else {}
+        if account.auth_token and not self._announced_to_us(call_sid, body.get(TICKET)):
             logger.warning(f"/ws: Twilio stream for call {call_sid or '?'}, which no signed webhook announced: refused")
             return None
-        body = call_data.body if isinstance(call_data.body, dict) else {}
         caller = call_data.from_number or body.get("from") or None
         return TwilioTransport(websocket, stream_sid=stream_sid, call_sid=call_sid, caller=caller, account=account, bot=bot)
 
