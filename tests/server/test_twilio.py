@@ -35,7 +35,6 @@ from tests.server.twilio_client import MediaStreamsClient, to_whisper
 
 PUBLIC_HOST = "frontdesk.example.ngrok.app"  # what Twilio calls, through a tunnel to the loopback port
 CALLER, SALON = "+15551234567", "+15557654321"
-KEYS = ("ANTHROPIC_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY")
 
 
 def free_port() -> int:
@@ -60,21 +59,6 @@ def sign(params: dict[str, str], url: str = f"https://{PUBLIC_HOST}/", token: st
 def tunnel_headers(signature: str | None) -> dict[str, str]:
     headers = {"Host": PUBLIC_HOST, "X-Forwarded-Proto": "https", "Content-Type": "application/x-www-form-urlencoded"}
     return headers | ({"X-Twilio-Signature": signature} if signature is not None else {})
-
-
-@pytest.fixture
-def twilio_bot(bot_dir: Path, monkeypatch) -> Path:
-    """bot.yaml for Twilio tests: the offline stack, `silence` turns, the REST API at a stand-in
-    whose base URL is set later (`point_at`)."""
-    for key in KEYS:
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
-    bot = bot_dir / "bot.yaml"
-    text = bot.read_text(encoding="utf-8").replace("path: data/frontdesk.db", f"path: {bot_dir / 'calls.db'}")
-    text += "\nturn:\n  detector: silence   # synthetic speech confuses smart-turn (see DESIGN.md)\n"
-    bot.write_text(text, encoding="utf-8")
-    return bot
 
 
 def point_at(bot: Path, base_url: str) -> None:
@@ -276,6 +260,21 @@ async def test_standin_recordings(tmp_path):
 # --- whole calls ----------------------------------------------------------------------------------
 
 
+async def dial(twilio: TwilioStandIn, call_sid: str, port: int, stream_port: int | None = None) -> MediaStreamsClient:
+    """What Twilio does for an incoming call: the signed webhook to 127.0.0.1:`port`, then (a client
+    for) the stream its TwiML names, on `stream_port` (default: the same port)."""
+    twilio.add_call(call_sid, from_=CALLER, to=SALON)
+    params = webhook_params(call_sid)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        response = await http.post("/", data=params, headers=tunnel_headers(sign(params)))
+    assert response.status_code == 200, response.text
+    stream = ET.fromstring(response.text).find("./Connect/Stream")
+    assert stream is not None and stream.get("url") == f"wss://{PUBLIC_HOST}/ws"
+    parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    url = f"ws://127.0.0.1:{stream_port or port}/ws"
+    return MediaStreamsClient(url, call_sid=call_sid, account_sid=ACCOUNT_SID, parameters=parameters)
+
+
 class Server:
     """`create_app` (the real voice stack) under uvicorn on a loopback port, logs captured."""
 
@@ -303,16 +302,7 @@ class Server:
         self.store.close()
 
     async def dial(self, twilio: TwilioStandIn, call_sid: str) -> MediaStreamsClient:
-        """What Twilio does for an incoming call: the signed webhook, then the stream its TwiML names."""
-        twilio.add_call(call_sid, from_=CALLER, to=SALON)
-        params = webhook_params(call_sid)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}") as http:
-            response = await http.post("/", data=params, headers=tunnel_headers(sign(params)))
-        assert response.status_code == 200, response.text
-        stream = ET.fromstring(response.text).find("./Connect/Stream")
-        assert stream is not None and stream.get("url") == f"wss://{PUBLIC_HOST}/ws"
-        parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
-        return MediaStreamsClient(f"ws://127.0.0.1:{self.port}/ws", call_sid=call_sid, account_sid=ACCOUNT_SID, parameters=parameters)
+        return await dial(twilio, call_sid, self.port)
 
     async def calls_ended(self, timeout_s: float = 15.0) -> None:
         async with asyncio.timeout(timeout_s):
