@@ -23,6 +23,7 @@ from app.simulate.caller import CallerTurn
 from app.simulate import run as simulate_run
 from app.simulate.run import Simulation, SimulationResult
 from app.standins import cartesia as cartesia_standin
+from app.standins.anthropic import AnthropicStandIn, local_brain_responder
 from app.standins.cartesia import CartesiaStandIn, PiperSynthesizer
 from app.standins.deepgram import DeepgramStandIn, ScriptedTranscriber, WhisperTranscriber
 from app.standins.fault import Fault
@@ -43,18 +44,23 @@ WRONG = "cancel my appointment please"
 
 STT_BLOCK = "stt:\n  - provider: whisper\n    model: tiny.en\n"
 TTS_BLOCK = "tts:\n  - provider: piper\n    voice: en_US-joe-medium\n"
+CLAUDE_LINE = "    model: claude-sonnet-4-6\n"
 # The Deepgram stand-in transcribes with tiny Whisper on this CPU (0.4-1 s), not in Deepgram's
 # ~0.3 s: its final is given more than the default 0.5 s after the end of speech.
 STT_FINAL_MS = 1200
 LINE_GAP_S = 2.0  # a silence this long ends a bot line in the recording (a failover gap is shorter)
 
 
-def cloud_bot(tmp_path: Path, *, deepgram: str | None = None, cartesia: str | None = None) -> Path:
-    """bot.yaml with Deepgram and/or Cartesia (at the stand-ins' URLs) ahead of Whisper / Piper;
-    turns end on silence (synthetic callers confuse smart-turn, see DESIGN.md); a failed provider
-    stays out for the rest of the call."""
+def cloud_bot(tmp_path: Path, *, deepgram: str | None = None, cartesia: str | None = None, claude: str | None = None) -> Path:
+    """bot.yaml with Deepgram and/or Cartesia (at the stand-ins' URLs) ahead of Whisper / Piper, and
+    Claude at the stand-in's URL `claude` (without it, Claude is off: no ANTHROPIC_API_KEY); turns
+    end on silence (synthetic callers confuse smart-turn, see DESIGN.md); a failed provider stays
+    out for the rest of the call."""
     text = (ROOT / "bot.yaml").read_text().replace("flow: flows/scheduling.yaml", f"flow: {ROOT / 'flows/scheduling.yaml'}")
     assert STT_BLOCK in text and TTS_BLOCK in text
+    if claude:
+        assert CLAUDE_LINE in text
+        text = text.replace(CLAUDE_LINE, f"{CLAUDE_LINE}    base_url: {claude}\n")
     if deepgram:
         text = text.replace(STT_BLOCK, f"stt:\n  - provider: deepgram\n    base_url: {deepgram}\n  - provider: whisper\n")
     if cartesia:
@@ -105,13 +111,19 @@ class Call:
         return [round(r, 2) for r in runs]
 
 
-async def place_call(tmp_path: Path, turns: list[str], *, deepgram: DeepgramStandIn | None = None, cartesia: CartesiaStandIn | None = None) -> Call:
-    bot = load_bot(cloud_bot(tmp_path, deepgram=deepgram and deepgram.base_url, cartesia=cartesia and cartesia.url))
+async def place_call(
+    tmp_path: Path, turns: list[str], *, deepgram: DeepgramStandIn | None = None, cartesia: CartesiaStandIn | None = None, claude: AnthropicStandIn | None = None
+) -> Call:
+    """One voice call; Claude (when given) answers as the local brain would, on the live call."""
+    urls = {"deepgram": deepgram and deepgram.base_url, "cartesia": cartesia and cartesia.url, "claude": claude and claude.base_url}
+    bot = load_bot(cloud_bot(tmp_path, **urls))
     if deepgram is not None and isinstance(deepgram.transcriber, WhisperTranscriber):
         deepgram.transcriber.prompt = whisper_prompt(bot.flow.vocabulary)  # as Deepgram's keyterms
     await warm_up(bot)  # as a running server would be
     with Store(tmp_path / "calls.db") as store:
         simulation = Simulation(bot, store, now=NOW)
+        if claude is not None:
+            claude.responder = local_brain_responder(lambda: simulation.call.session, lambda: simulation.call.context.get_messages())
         placed_at = time.monotonic()
         result = await simulation.run([CallerTurn(say=t) for t in turns])
     return Call(result, simulation, placed_at)
