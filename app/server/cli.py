@@ -64,12 +64,9 @@ def _workers_arg(text: str) -> int | str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
-    from loguru import logger
 
     from app.errors import ConfigError
-    from app.providers.report import chain_report
     from app.server.app import DEFAULT_DRAIN_TIMEOUT_S, DrainingServer, create_app
-    from app.server.daily import startup_note
     from app.server.reload import BotSource
     from app.store import Store
 
@@ -92,10 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         app = create_app(source, store, drain_timeout_s=drain_timeout)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
         server = DrainingServer(config, app.state.frontdesk.calls, drain_timeout)
-        logger.info(f"{bot.config.name} on {bot.flow.file}: open {_display_url(host, port)} (storage {db})")
-        logger.info(startup_note(bot.config, _display_url(host, port).removesuffix("/client")))
-        for line in chain_report(bot.config):
-            logger.info(f"providers {line}")
+        _log_start(source, host, port, f"storage {db}")
         try:
             server.run()
         except KeyboardInterrupt:
@@ -105,22 +99,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_workers(args: argparse.Namespace, source: BotSource, host: str, port: int, db: Path, drain_timeout: float, workers: int) -> int:
     """`--workers N` (N > 1): this process binds the socket and looks after N worker processes."""
-    from loguru import logger
-
-    from app.providers.report import chain_report
-    from app.server.daily import startup_note
     from app.server.workers import RunSettings, serve_workers
     from app.store import Store
 
     log_to_stderr(_log_level(args.verbose), tag="main")
     Store(db).close()  # the schema is migrated once, here, before the workers open the file
+    _log_start(source, host, port, f"storage {db}, {workers} worker processes")
+    settings = RunSettings(bot=str(source.path), db=str(db), drain_timeout_s=drain_timeout, log_level=_log_level(args.verbose))
+    return serve_workers(settings, workers, host, port)
+
+
+def _log_start(source: BotSource, host: str, port: int, note: str) -> None:
+    from loguru import logger
+
+    from app.providers.report import chain_report
+    from app.server.daily import startup_note
+
     bot = source.current()
-    logger.info(f"{bot.config.name} on {bot.flow.file}: open {_display_url(host, port)} (storage {db}, {workers} worker processes)")
+    logger.info(f"{bot.config.name} on {bot.flow.file}: open {_display_url(host, port)} ({note})")
     logger.info(startup_note(bot.config, _display_url(host, port).removesuffix("/client")))
     for line in chain_report(bot.config):
         logger.info(f"providers {line}")
-    settings = RunSettings(bot=str(source.path), db=str(db), drain_timeout_s=drain_timeout, log_level=_log_level(args.verbose))
-    return serve_workers(settings, workers, host, port)
 
 
 def add_run_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
