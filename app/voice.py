@@ -31,14 +31,17 @@ from pipecat.turns.user_start import (
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
+from app.brain.route import route
 from app.brain.understand import NOTHING_HEARD
-from app.config.bot import BotConfig
+from app.config.bot import BotConfig, DeepgramSTT
 from app.config.load import LoadedBot
 from app.pipeline import CallAssembly, ChatResult, assemble_call, clock_for, count_switches
 from app.providers.speech import build_stt_chain, build_tts_chain
 from app.store import Store
+from processors.early_llm import EarlyLLMTurnStop
 from processors.failover import OnSwitch
 from processors.flow_turn import FlowAwareTurnStop
+from processors.llm_failover import LLMFailover
 from processors.stt_failover import STTFailover
 from processors.transcript import CallerTranscript
 from processors.tts_failover import TTSFailover
@@ -74,15 +77,42 @@ async def warm_up(bot: LoadedBot) -> None:
             break
 
 
-def voice_user_params(config: BotConfig, expects_more: Callable[[str], bool] = lambda text: False) -> LLMUserAggregatorParams:
+def early_llm_on(config: BotConfig) -> bool:
+    """bot.yaml `turn: early_llm:`; unset, on when the first STT of the chain sends interim
+    transcripts (Deepgram with `interim_results`). Whisper sends none, so it never starts early."""
+    if config.turn.early_llm is not None:
+        return config.turn.early_llm
+    first = config.stt[0]
+    return isinstance(first, DeepgramSTT) and first.interim_results
+
+
+def may_start_early(call: CallAssembly, text: str) -> bool:
+    """Whether the LLM may start on these interim words: a cloud LLM is in the brain chain, the
+    flow is not waiting for the rest of a value, and the turn router would not answer it locally."""
+    if not isinstance(call.brain, LLMFailover) or call.session.expects_more(text):
+        return False
+    return not route(call.session, text, call.bot.config.routing).fast
+
+
+def voice_user_params(
+    config: BotConfig,
+    expects_more: Callable[[str], bool] = lambda text: False,
+    *,
+    early_llm: Callable[[str], bool] | None = None,
+    on_event: Callable[[str], None] | None = None,
+) -> LLMUserAggregatorParams:
     """VAD, turn start/stop and barge-in, from bot.yaml's `turn:`. With the `silence` detector the
-    flow holds the turn open while the caller is mid-value (`expects_more`)."""
+    flow holds the turn open while the caller is mid-value (`expects_more`). With `early_llm` (may
+    the LLM start on these interim words?) the LLM starts on the interim transcript at the VAD stop
+    (`EarlyLLMTurnStop`, events to `on_event`)."""
     turn = config.turn
     vad = SileroVADAnalyzer(params=VADParams(start_secs=turn.vad_start_secs, stop_secs=turn.vad_stop_secs))
     if turn.detector == "smart_turn":
         stop = [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=LocalSmartTurnAnalyzerV3())]
     else:
         stop = [FlowAwareTurnStop(expects_more, user_speech_timeout=turn.silence_timeout_s)]
+    if early_llm is not None:
+        stop = [EarlyLLMTurnStop(stop[0], speculate=early_llm, on_event=on_event)]
     start = [
         VADUserTurnStartStrategy(enable_interruptions=turn.barge_in),
         TranscriptionUserTurnStartStrategy(enable_interruptions=turn.barge_in),
@@ -164,8 +194,12 @@ async def run_voice_call(
     def switched(kind: str) -> OnSwitch:
         return lambda old, new, reason: count_switches(call.session, kind)(old, new, reason)
 
+    def early_event(name: str) -> None:
+        holder[0].session.counters[f"early_llm:{name}"] += 1
+
     tts = tts or tts_slot(bot.config, on_switch=switched("tts"))
     joining = transport if isinstance(transport, CallTransport) else None
+    early = (lambda text: bool(holder) and may_start_early(holder[0], text)) if early_llm_on(bot.config) else None
     call = assemble_call(
         bot, store, clock=clock, transport=transport_name,
         inputs=[
@@ -173,7 +207,9 @@ async def run_voice_call(
             *(joining.call_inputs() if joining else []), CallerTranscript(on_line=caller_line),
         ],
         outputs=[tts, transport.output()],
-        user_params=voice_user_params(bot.config, lambda text: bool(holder) and holder[0].session.expects_more(text)), observers=observers,
+        user_params=voice_user_params(
+            bot.config, lambda text: bool(holder) and holder[0].session.expects_more(text), early_llm=early, on_event=early_event,
+        ), observers=observers,
     )  # fmt: skip
     holder.append(call)
 

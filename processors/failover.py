@@ -76,6 +76,9 @@ def error_reason(frame: ErrorFrame) -> str:
 class FailoverMixin:
     """Shared failover machinery; see the module docstring. Call `_init_failover` after super()."""
 
+    # Frames that reach every member, active or not (their copies are deduplicated on the way out).
+    _to_every_member: tuple[type[Frame], ...] = ()
+
     # Provided by ServiceSwitcher / FrameProcessor.
     strategy: ServiceSwitcherStrategy
     services: list[FrameProcessor]
@@ -131,13 +134,17 @@ class FailoverMixin:
     def _make_pipeline_definitions(self, services: list[FrameProcessor], strategy: ServiceSwitcherStrategy) -> list[Any]:
         # Called by ServiceSwitcher.__init__; the gates reach back to `self` only at run time.
         branches = []
+        every = self._to_every_member
         for service in services:
 
             async def active(_: Frame, service: FrameProcessor = service) -> bool:
                 return service is strategy.active_service
 
+            async def reaches(frame: Frame, service: FrameProcessor = service) -> bool:
+                return service is strategy.active_service or isinstance(frame, every)
+
             branches.append([
-                FunctionFilter(filter=active, direction=FrameDirection.DOWNSTREAM, filter_system_frames=True, enable_direct_mode=True),
+                FunctionFilter(filter=reaches, direction=FrameDirection.DOWNSTREAM, filter_system_frames=True, enable_direct_mode=True),
                 service,
                 OutputGate(self, service),
                 FunctionFilter(filter=active, direction=FrameDirection.UPSTREAM, filter_system_frames=True, enable_direct_mode=True),

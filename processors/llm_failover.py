@@ -19,6 +19,20 @@ its own (the partial one is closed first); otherwise the response start and end 
 stay one pair. An end frame within the deadlines records a success,
 which closes a half-open breaker (a failed LLM is probed on the first turn after its back-off).
 If no LLM is left, the response is closed and an ErrorFrame goes upstream.
+
+Early LLM start (`processors.early_llm`): a speculative context (`LLMContextFrame.speculation`,
+the caller's interim words) is a turn that is not confirmed yet. Pipecat's `SpeculationGate` in the
+LLM holds its reply until the `UserStoppedSpeakingFrame` that confirms it, so nothing of it is
+seen here before then: its deadlines run from the confirmation, and a fault of the LLM meanwhile
+is recorded (breaker, silenced) with the turn replayed on the next LLM only at the confirmation.
+A withdrawal (`EagerEndOfTurnCancelFrame`) drops the turn: from upstream (the final transcript
+differs, the caller went on talking) or from the LLM itself (Pipecat's LLMService withdraws a
+speculative run that reaches a tool call; `ClaudeLLMService` holds the call instead); the strategy
+that started it then runs the turn as usual. Speculation is for the LLMs ahead of the last (the
+local brain answers in milliseconds): a speculative context whose turn would start on the last
+service, or that arrives while another turn is in flight, is declined (withdrawn upstream). The caller's
+turn boundaries (`UserStartedSpeakingFrame`/`UserStoppedSpeakingFrame`) reach every member, so
+each LLM's gate knows whether a turn is open when it is handed a speculative context.
 """
 
 from __future__ import annotations
@@ -30,6 +44,7 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 from pipecat.frames.frames import (
+    EagerEndOfTurnCancelFrame,
     Frame,
     FunctionCallsStartedFrame,
     InterruptionFrame,
@@ -38,6 +53,8 @@ from pipecat.frames.frames import (
     LLMFullResponseStartFrame,
     LLMTextFrame,
     ManuallySwitchServiceFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
 )
 from pipecat.pipeline.llm_switcher import LLMSwitcher
 from pipecat.pipeline.service_switcher import ServiceSwitcherStrategyManual
@@ -49,6 +66,9 @@ from app.brain.understand import NOTHING_HEARD
 from processors.failover import FailoverMixin, OnSwitch
 
 NOTICE = "Sorry, let me start that again. "
+# Metadata key on a speculative context withdrawn while it may still wait in its LLM's queue: the
+# LLM drops it unanswered (see `app.providers.claude`).
+WITHDRAWN = "frontdesk.withdrawn"
 
 
 @dataclass
@@ -62,10 +82,14 @@ class _Turn:
     started_down: bool = False  # an LLMFullResponseStartFrame went downstream
     text_down: bool = False  # some text of this turn reached the caller
     notice_due: bool = False
+    speculative: bool = False  # an early start the caller's final words have not confirmed yet
+    fault: tuple[FrameProcessor, str] | None = None  # a fault while speculative: replay when confirmed
 
 
 class LLMFailover(FailoverMixin, LLMSwitcher):
     """An `LLMSwitcher` that fails over on errors, missed first tokens and stalls, replaying the turn."""
+
+    _to_every_member = (UserStartedSpeakingFrame, UserStoppedSpeakingFrame)
 
     def __init__(
         self,
@@ -87,6 +111,7 @@ class LLMFailover(FailoverMixin, LLMSwitcher):
         self._preferred: FrameProcessor = llms[0]
         self._turn: _Turn | None = None
         self._pending: deque[LLMContextFrame] = deque()
+        self._passing: set[int] = set()  # withdrawals from upstream on their way through an LLM
 
     # -- frames in --------------------------------------------------------------------------
 
@@ -96,7 +121,9 @@ class LLMFailover(FailoverMixin, LLMSwitcher):
             return
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
             self._sync_registered_tool_handlers(frame.context.tools)
-            if self._turn is not None:
+            if frame.speculation:
+                await self._speculate(frame)
+            elif self._turn is not None:
                 self._pending.append(frame)  # the LLM answers one context at a time anyway
             else:
                 await self._begin(frame)
@@ -105,7 +132,44 @@ class LLMFailover(FailoverMixin, LLMSwitcher):
             self._turn = None
             self._pending.clear()
             self._disarm()
+        elif isinstance(frame, EagerEndOfTurnCancelFrame) and direction == FrameDirection.DOWNSTREAM:
+            self._passing.add(frame.id)  # on its way out it is not the LLM's own withdrawal
+            self._withdraw()
+        elif isinstance(frame, UserStoppedSpeakingFrame) and self._turn is not None and self._turn.speculative:
+            await self._confirm(self._turn)
         await super().process_frame(frame, direction)
+
+    # -- early starts -----------------------------------------------------------------------
+
+    async def _speculate(self, frame: LLMContextFrame) -> None:
+        # An early start replacing another comes after the other's withdrawal (a system frame).
+        chosen = self._first_available(self._preferred)
+        if self._turn is not None or chosen is None or chosen is self.services[-1]:
+            logger.debug(f"{self}: early start declined ({'a turn in flight' if self._turn else 'no LLM ahead of the last'})")
+            await super().push_frame(EagerEndOfTurnCancelFrame(), FrameDirection.UPSTREAM)
+            return
+        await self._begin(frame)
+
+    def _withdraw(self) -> None:
+        """The speculative turn is void: drop it (the LLM stops it on the cancel frame after us)."""
+        turn = self._turn
+        if turn is not None and turn.speculative:
+            turn.frame.metadata[WITHDRAWN] = True
+            self._turn = None
+            self._disarm()
+            if self._pending:
+                self._spawn(self._begin(self._pending.popleft()))
+
+    async def _confirm(self, turn: _Turn) -> None:
+        """The caller's final words confirm the early start: the turn is an ordinary one from here."""
+        turn.speculative = False
+        turn.frame = LLMContextFrame(context=turn.frame.context)  # what a replay runs, unheld
+        if turn.fault is not None:
+            failed, reason = turn.fault
+            turn.fault = None
+            await self._replay(turn, failed, reason)
+        else:
+            turn.started_at = turn.last_output = self._now()  # its reply was held until now
 
     async def _route(self, target: FrameProcessor) -> None:
         """The router's choice for the next caller turn, unless its breaker is open."""
@@ -126,7 +190,7 @@ class LLMFailover(FailoverMixin, LLMSwitcher):
             probing = self.breaker(chosen).state == "half_open"
             reason = "recovery probe" if probing else f"{start.name} breaker open"
             await self._activate(chosen, None if chosen is start and not probing else reason)
-        turn = _Turn(frame)
+        turn = _Turn(frame, speculative=frame.speculation)
         self._turn = turn
         await self._attempt(turn, chosen)
 
@@ -148,6 +212,12 @@ class LLMFailover(FailoverMixin, LLMSwitcher):
     # -- frames out -------------------------------------------------------------------------
 
     async def _gate_output(self, service: FrameProcessor, frame: Frame) -> list[Frame]:
+        if isinstance(frame, EagerEndOfTurnCancelFrame) and frame.id not in self._passing:
+            # The LLM withdrew its own speculative run; its copy upstream tells the strategy.
+            if self._turn is not None and service is self._turn.service:
+                self._withdraw()
+            return []
+        self._passing.discard(frame.id)
         if self._is_silenced(service):
             return []
         turn = self._turn
@@ -179,8 +249,8 @@ class LLMFailover(FailoverMixin, LLMSwitcher):
 
     async def _check_deadlines(self, now: float) -> None:
         turn = self._turn
-        if turn is None or turn.service is None:
-            return
+        if turn is None or turn.service is None or turn.speculative:
+            return  # a speculative reply is held in the LLM until confirmed: nothing to time yet
         if not turn.first_token and now - turn.started_at > self._first_token_s:
             await self._fault(turn, f"no first token within {self._first_token_s:g}s")
         elif turn.first_token and now - turn.last_output > self._stall_s:
@@ -194,6 +264,9 @@ class LLMFailover(FailoverMixin, LLMSwitcher):
         if failed is None or not self._fail(failed, reason):
             return
         turn.service = None
+        if turn.speculative:
+            turn.fault = (failed, reason)  # replayed if the caller's final words confirm the turn
+            return
         self._spawn(self._replay(turn, failed, reason))
 
     async def _replay(self, turn: _Turn, failed: FrameProcessor, reason: str) -> None:

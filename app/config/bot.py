@@ -106,6 +106,11 @@ class Turn(Strict):
     silence_timeout_s: float = Field(0.4, ge=0.0, le=3.0, description="extra silence the 'silence' detector waits")
     transcript_timeout_s: float = Field(3.0, ge=0.5, le=10.0, description="speech with no transcript by then is answered 'sorry, I didn't catch that'")
     barge_in: bool = True
+    early_llm: bool | None = Field(
+        None,
+        description="start the cloud LLM on the interim transcript when the caller stops; the final one "
+        "confirms or restarts it (unset: on when the first STT sends interim transcripts)",
+    )
 
 
 class Failover(Strict):

@@ -7,7 +7,8 @@ The `anthropic` SDK and Pipecat's `AnthropicLLMService` run against it unchanged
         claude.script.then(Fault("fail", status=529))   # the next request is overloaded
 
 What it answers comes from a `Responder` (text, tool calls, or both); how it answers from its
-`Script` of `Fault`s. Usage is estimated (about four characters a token) and prompt caching is
+`Script` of `Fault`s. `received` keeps each request with when it arrived and whether the client
+went away before the answer was complete (a cancelled request). Usage is estimated (about four characters a token) and prompt caching is
 simulated: a `cache_control` prefix is written the first time it is seen and read after that.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +60,17 @@ class Reply:
         return "tool_use" if self.tool_calls else "end_turn"
 
 
+@dataclass
+class Received:
+    """One request as the stand-in saw it (times are `time.monotonic()`)."""
+
+    at: float
+    body: dict
+    cancelled: bool = False  # the client went away before the answer was complete
+    answered_at: float | None = None  # the answer's first byte
+    reply: Reply | None = None
+
+
 class Responder(Protocol):
     def __call__(self, body: dict) -> Reply: ...
 
@@ -74,11 +87,16 @@ def local_brain_responder(
     """Answers what frontdesk's local brain would: `app.brain.service.answer` on the live call.
 
     The live context (`get_messages()`, Pipecat's universal format) is used rather than the wire
-    body, which is in Anthropic's format. A function the request does not offer as a tool is
-    answered with `NO_TOOL_TEXT` and a warning."""
+    body, which is in Anthropic's format, with the caller's words the request ends with when the
+    live context does not hold them yet (an early start on an interim transcript runs on a copy of
+    the context, written only once the final transcript confirms it). A function the request does
+    not offer as a tool is answered with `NO_TOOL_TEXT` and a warning."""
 
     def respond(body: dict) -> Reply:
-        decision = answer(get_session(), get_messages())
+        messages = get_messages()
+        if (said := _ahead(body, messages)) is not None:
+            messages = [*messages, {"role": "user", "content": said}]
+        decision = answer(get_session(), messages)
         if isinstance(decision, Say):
             return Reply(text=decision.text)
         offered = [tool.get("name") for tool in body.get("tools") or [] if isinstance(tool, dict)]
@@ -125,6 +143,7 @@ class AnthropicStandIn:
         self.chunk_gap_s = chunk_gap_s
         self.script = script if script is not None else Script(default=Fault(latency_s=latency_s))
         self.port = port
+        self.received: list[Received] = []
         self._cached: set[str] = set()
         self._runner: web.AppRunner | None = None
 
@@ -165,13 +184,23 @@ class AnthropicStandIn:
         problem = _invalid(body)
         if problem:
             return error_response(400, problem)
+        received = Received(at=time.monotonic(), body=body)
+        self.received.append(received)
+        try:
+            return await self._answer(request, body, received)
+        except (asyncio.CancelledError, ConnectionResetError):
+            received.cancelled = True
+            raise
+
+    async def _answer(self, request: web.Request, body: dict, received: Received) -> web.StreamResponse:
         fault = self.script.next(body)
         if fault.kind in ("refuse", "fail"):
             return error_response(fault.http_status, f"stand-in fault: {fault.kind}")
         if fault.kind == "hang":
             await hang_forever()
         await asyncio.sleep(fault.latency_s)
-        reply = self.responder(body)
+        received.answered_at = time.monotonic()
+        reply = received.reply = self.responder(body)
         usage = self._usage(body, reply)
         if not body.get("stream"):
             if fault.kind == "stall":  # headers, then nothing
@@ -294,6 +323,24 @@ def _cache_prefix(body: dict) -> list | None:
 
 def _tokens(value: Any) -> int:
     return max(1, len(json.dumps(value)) // 4)
+
+
+def _ahead(body: dict, messages: list) -> str | None:
+    """The caller's words the request ends with, if the live context does not end with them."""
+    last = (body.get("messages") or [{}])[-1]
+    if not isinstance(last, dict) or last.get("role") != "user":
+        return None
+    content = last.get("content")
+    blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+    texts = [b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+    if not texts or not texts[-1].strip():
+        return None
+    live = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    return None if _words(_text(live)) == _words(texts[-1]) else texts[-1]
+
+
+def _words(text: str) -> list[str]:
+    return re.sub(r"[^\w\s]", " ", text.casefold()).split()
 
 
 def _last_user(messages: list) -> dict:

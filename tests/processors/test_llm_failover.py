@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pipecat.frames.frames import (
+    EagerEndOfTurnCancelFrame,
     ErrorFrame,
     InterruptionFrame,
     LLMContextFrame,
@@ -11,6 +12,8 @@ from pipecat.frames.frames import (
     LLMFullResponseStartFrame,
     LLMTextFrame,
     ManuallySwitchServiceFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
 )
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.tests.utils import SleepFrame, run_test
@@ -136,3 +139,68 @@ async def test_functions_register_on_every_member_as_flows_needs():
 
     failover.register_function("book", handler)
     assert all("book" in llm._functions for llm in (primary, backup))
+
+
+# -- early starts (a speculative context: the caller's interim words) ---------------------------
+
+
+def early(text: str = "what time do you open") -> LLMContextFrame:
+    return LLMContextFrame(LLMContext(messages=[{"role": "user", "content": text}]), speculation=True)
+
+
+async def test_an_early_start_is_held_until_confirmed_and_a_long_hold_is_no_fault():
+    primary, backup, failover = chain([answer("We open at nine.")])
+    # Held for 0.5 s, longer than the 0.3 s first-token deadline: the LLM answered, its reply waits.
+    frames = [UserStartedSpeakingFrame(), early(), SleepFrame(0.5), UserStoppedSpeakingFrame(), SleepFrame(0.3)]
+    down, _ = await run_test(failover, frames_to_send=frames)
+    assert reply(down) == ["<start>", "We open at nine.", "<end>"]
+    stopped = next(i for i, f in enumerate(down) if isinstance(f, UserStoppedSpeakingFrame))
+    assert stopped < next(i for i, f in enumerate(down) if isinstance(f, LLMFullResponseStartFrame))
+    assert failover.switches == [] and primary.script.requests == 1 and backup.script.requests == 0
+
+
+async def test_a_withdrawn_early_start_is_never_heard_and_the_turn_runs_again():
+    primary, backup, failover = chain([answer("To the interim words.", first_delay=0.1), answer("To the final words.")])
+    frames = [UserStartedSpeakingFrame(), early(), SleepFrame(0.2), EagerEndOfTurnCancelFrame(), UserStoppedSpeakingFrame(), turn("what time do you close"), SleepFrame(0.3)]  # fmt: skip
+    down, _ = await run_test(failover, frames_to_send=frames)
+    assert reply(down) == ["<start>", "To the final words.", "<end>"]
+    assert failover.switches == [] and primary.script.requests == 2
+
+
+async def test_a_fault_during_an_early_start_is_replayed_on_the_backup_once_confirmed():
+    primary, backup, failover = chain([error(500)])
+    frames = [UserStartedSpeakingFrame(), early(), SleepFrame(0.3), UserStoppedSpeakingFrame(), SleepFrame(0.3)]
+    down, _ = await run_test(failover, frames_to_send=frames)
+    assert reply(down) == ["<start>", *BACKUP, "<end>"]
+    assert failover.switches == [("primary", "backup", "error 500")] and backup.script.requests == 1
+
+
+async def test_a_fault_during_a_withdrawn_early_start_leaves_the_turn_to_the_backup():
+    primary, backup, failover = chain([error(500)])
+    frames = [UserStartedSpeakingFrame(), early(), SleepFrame(0.3), EagerEndOfTurnCancelFrame(), UserStoppedSpeakingFrame(), turn("and on sunday"), SleepFrame(0.3)]  # fmt: skip
+    down, _ = await run_test(failover, frames_to_send=frames)
+    assert reply(down) == ["<start>", *BACKUP, "<end>"] and backup.script.requests == 1
+
+
+async def test_no_early_start_on_the_last_service():
+    local = FakeLLM("local", default=answer("Local answer."))
+    primary = FakeLLM("primary", default=answer("Primary answer."))
+    failover = LLMFailover([primary, local], first_token_s=0.3, stall_s=0.3)
+    frames = [ManuallySwitchServiceFrame(service=local), UserStartedSpeakingFrame(), early(), SleepFrame(0.2)]
+    down, up = await run_test(failover, frames_to_send=frames)
+    assert [f for f in up if isinstance(f, EagerEndOfTurnCancelFrame)]  # declined: the turn runs when final
+    assert reply(down) == [] and local.script.requests == primary.script.requests == 0
+
+
+async def test_every_llm_hears_the_turn_boundaries_so_an_early_start_after_a_local_turn_is_held():
+    # The previous turn went to the local brain (the router's fast path); the primary, inactive
+    # then, still learns that a new turn has started, so its gate holds the early reply.
+    local = FakeLLM("local", default=answer("Local answer."))
+    primary = FakeLLM("primary", default=answer("Primary answer."))
+    failover = LLMFailover([primary, local], first_token_s=0.3, stall_s=0.3)
+    frames = [
+        UserStartedSpeakingFrame(), UserStoppedSpeakingFrame(), ManuallySwitchServiceFrame(service=local), turn(), SleepFrame(0.1),
+        UserStartedSpeakingFrame(), ManuallySwitchServiceFrame(service=primary), early(), SleepFrame(0.2),
+    ]  # fmt: skip
+    down, _ = await run_test(failover, frames_to_send=frames)
+    assert reply(down) == ["<start>", "Local answer.", "<end>"]  # the early reply still held
