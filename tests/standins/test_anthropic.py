@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime
 from types import SimpleNamespace
@@ -204,3 +205,26 @@ async def test_local_brain_responder_answers_as_the_local_brain_would(clients, s
         down, _ = await run_test(llm, frames_to_send=[frame])
     assert called == ([expected_call] if expected_call else [])
     assert "".join(texts(down)).startswith(expected_text)
+
+
+async def test_local_brain_responder_answers_a_request_ahead_of_the_live_context(clients, session):
+    # An early start: the request carries the caller's interim words, the live context does not yet.
+    live = [{"role": "assistant", "content": "What can I book for you?"}]
+    responder = local_brain_responder(lambda: session, lambda: live)
+    async with AnthropicStandIn(responder=responder) as claude:
+        down, _ = await run_test(service(clients(claude)), frames_to_send=[turn("what are your opening hours")])
+    assert "".join(texts(down)).startswith("We're open Tuesday to Saturday")
+
+
+async def test_requests_are_kept_with_their_times_and_a_cancelled_one_is_marked(clients):
+    async with AnthropicStandIn(responder=says(TEXT), latency_s=0.3) as claude:
+        client = clients(claude)
+        await client.messages.create(model="m", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+        task = asyncio.create_task(client.messages.create(model="m", max_tokens=16, messages=[{"role": "user", "content": "bye"}]))
+        await asyncio.sleep(0.1)
+        task.cancel()  # the client goes away before the answer
+        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.sleep(0.1)
+    answered, cancelled = claude.received
+    assert answered.reply == Reply(text=TEXT) and answered.answered_at - answered.at >= 0.3 and not answered.cancelled
+    assert cancelled.cancelled and cancelled.answered_at is None and cancelled.body["messages"][0]["content"] == "bye"
