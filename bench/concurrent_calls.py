@@ -401,6 +401,44 @@ def cpu_ticks(pid: int, tid: int | None = None) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every descendant (with `--workers N`, the worker processes under the parent)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def tree_ticks(pid: int, main_threads: bool = False) -> int:
+    """CPU ticks of the server's process tree: all threads, or each process's main thread (its
+    event loop) only."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            total += cpu_ticks(p, p if main_threads else None)
+        except OSError:
+            pass  # exited between the listing and the read
+    return total
+
+
+def tree_rss(pid: int) -> int:
+    """VmRSS summed over the server's process tree (pages shared by workers are counted in each)."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            total += proc_status(p)["VmRSS"]
+        except (OSError, KeyError):
+            pass
+    return total
+
+
 def machine_busy_ticks() -> int:
     with open("/proc/stat") as f:
         user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in f.readline().split()[1:9])
@@ -437,7 +475,7 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.samples.append((time.monotonic(), proc_status(self.pid)["VmRSS"]))
+                self.samples.append((time.monotonic(), tree_rss(self.pid)))
             except (OSError, KeyError):
                 return
             self._stop.wait(0.1)
@@ -453,7 +491,7 @@ class Usage:
         self.server = server_pid
 
     def read(self) -> tuple[float, int, int, int, int]:
-        return time.monotonic(), cpu_ticks(self.server), cpu_ticks(self.server, self.server), cpu_ticks(os.getpid()), machine_busy_ticks()
+        return time.monotonic(), tree_ticks(self.server), tree_ticks(self.server, main_threads=True), cpu_ticks(os.getpid()), machine_busy_ticks()
 
     def since(self, start: tuple) -> dict:
         end = self.read()
@@ -481,9 +519,9 @@ async def quiet_server(pid: int, port: int, process: subprocess.Popen, timeout_s
     while (await health(port, process))["active_calls"] and time.monotonic() < deadline:
         await asyncio.sleep(0.3)
     while time.monotonic() < deadline:
-        before = cpu_ticks(pid)
+        before = tree_ticks(pid)
         await asyncio.sleep(1.0)
-        if (cpu_ticks(pid) - before) / TICK < 0.05:
+        if (tree_ticks(pid) - before) / TICK < 0.05 * len(process_tree(pid)):
             return
 
 
@@ -622,14 +660,15 @@ def log_summary(path: Path) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:25])
 
 
-async def bench(levels: list[int], sequential: int, stagger_s: float, work: Path, keep_log: Path | None = None) -> dict:
+async def bench(levels: list[int], sequential: int, stagger_s: float, work: Path, keep_log: Path | None = None, workers: int = 1) -> dict:
     print("synthesizing the caller's lines", file=sys.stderr)
     lines = [prepare(text) for text in LINES]
     report: dict = {
         "date": datetime.now().isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
-        "stack": "frontdesk run (one process): Twilio Media Streams on /ws, STT Deepgram stand-in (scripted, final 0.15 s) then Whisper, "
+        "workers": workers,
+        "stack": f"frontdesk run --workers {workers}: Twilio Media Streams on /ws, STT Deepgram stand-in (scripted, final 0.15 s) then Whisper, "
         "TTS Cartesia stand-in (tone, first audio 0.09 s) then Piper, brain local only (no ANTHROPIC_API_KEY), turn.detector silence, Silero VAD per call",
         "caller": {"lines": LINES, "speech_s": [line.speech_s for line in lines], "gap_before_speaking_s": GAP_S, "stagger_s": stagger_s},
         "measure": "voice-to-voice at the Twilio client: send time of the caller line's last loud 20 ms frame -> arrival of the first bot media message with sound",
@@ -644,7 +683,7 @@ async def bench(levels: list[int], sequential: int, stagger_s: float, work: Path
         log_path = work / "server.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "run", str(bot), "--host", "127.0.0.1", "--port", str(port), "--db", str(db)],
+                [sys.executable, "-m", "app.cli", "run", str(bot), "--host", "127.0.0.1", "--port", str(port), "--db", str(db), "--workers", str(workers)],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             try:
@@ -653,7 +692,7 @@ async def bench(levels: list[int], sequential: int, stagger_s: float, work: Path
                     await health(port, process)
                     await asyncio.sleep(3)  # the warm-up (Whisper, Piper's fixed lines) starts in the background
                     await quiet_server(process.pid, port, process)
-                    report["server_idle_rss_mb"] = round(proc_status(process.pid)["VmRSS"] / MB, 1)
+                    report["server_idle_rss_mb"] = round(tree_rss(process.pid) / MB, 1)
                     report["server_ready_after_s"] = round(time.monotonic() - started, 1)
                     seen: set[str] = set()
                     print("warm-up call", file=sys.stderr)
@@ -697,12 +736,13 @@ def main() -> int:
     parser.add_argument("--baseline-calls", type=int, default=5)
     parser.add_argument("--stagger-s", type=float, default=2.0, help="the starts of a level's calls are spread over this long")
     parser.add_argument("--server-log", type=Path, help="keep the server's log there")
+    parser.add_argument("--workers", type=int, default=1, help="`frontdesk run --workers N` (CPU and RSS are then the whole process tree's)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/concurrent_calls.json")
     args = parser.parse_args()
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
     with tempfile.TemporaryDirectory(prefix="frontdesk-concurrent-") as tmp:
-        report = asyncio.run(bench([int(n) for n in args.levels.split(",")], args.baseline_calls, args.stagger_s, Path(tmp), args.server_log))
+        report = asyncio.run(bench([int(n) for n in args.levels.split(",")], args.baseline_calls, args.stagger_s, Path(tmp), args.server_log, args.workers))
     report["command"] = "python bench/concurrent_calls.py " + " ".join(sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
