@@ -91,7 +91,7 @@ from app.simulate.caller import synthesize  # noqa: E402
 from app.standins import cartesia as cartesia_standin  # noqa: E402
 from app.standins.cartesia import CartesiaStandIn, ToneSynthesizer  # noqa: E402
 from app.standins.deepgram import DeepgramStandIn, ScriptedTranscriber  # noqa: E402
-from tests.server.twilio_client import FRAME, SILENCE, to_twilio, ulaw_decode  # noqa: E402
+from app.standins.twilio_media import FRAME, SILENCE, to_twilio, ulaw_decode  # noqa: E402
 
 LINES = ["I'd like to book a haircut.", "Next Thursday.", "At four in the afternoon.", "Jane Doe."]
 EXPECT = ["what day", "what time", "name", "calling from"]  # in the bot's reply to each line

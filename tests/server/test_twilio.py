@@ -1,7 +1,7 @@
 """Twilio dial-in (app/server/twilio.py): the signed voice webhook, Media Streams calls on /ws with
 mu-law audio both ways, the keypad, the caller's number, hang-up and transfer through the REST
 API (on app/standins/twilio.py). The calls run on the embedded stack (local brain, Whisper, Piper)
-in `create_app` served by uvicorn on a loopback port; the caller is tests/server/twilio_client.py.
+in `create_app` served by uvicorn on a loopback port; the caller is app/standins/twilio_media.py.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from app.server.twilio import CallControl, TwilioAccount, TwilioTransport, keypa
 from app.standins.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn
 from app.store import Store
 from tests.conftest import ROOT
-from tests.server.twilio_client import MediaStreamsClient, to_whisper
+from app.standins.twilio_media import MediaStreamsClient, to_whisper
 
 PUBLIC_HOST = "frontdesk.example.ngrok.app"  # what Twilio calls, through a tunnel to the loopback port
 CALLER, SALON = "+15551234567", "+15557654321"

@@ -1,6 +1,6 @@
 """`frontdesk run --workers 2` (app/server/workers.py, worker.py, peers.py) as deployed: the real
 command in a subprocess on a loopback port, the embedded speech stack, real HTTP and WebSocket
-clients. Twilio callers (tests/server/twilio_client.py) hear the greeting and hang up; WebRTC
+clients. Twilio callers (app/standins/twilio_media.py) hear the greeting and hang up; WebRTC
 signalling is sent straight to one worker's private port so that its follow-ups must be forwarded;
 SIGTERM drains every worker. (One worker is today's server: the other tests in tests/server.)
 """
@@ -27,7 +27,7 @@ from tests.conftest import ROOT
 from tests.server.conftest import KEYS
 from tests.server.test_reload import bump_mtime
 from tests.server.test_twilio import CALLER, SALON, dial, free_port, point_at, sign, tunnel_headers, webhook_params
-from tests.server.twilio_client import MediaStreamsClient
+from app.standins.twilio_media import MediaStreamsClient
 
 WORKERS = 2
 

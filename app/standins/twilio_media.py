@@ -1,4 +1,5 @@
-"""Twilio's side of a Media Stream, written from Twilio's public message reference, for tests.
+"""Twilio's side of a Media Stream (a caller on the phone network), written from Twilio's public
+message reference, for tests and `bench/concurrent_calls.py`.
 
     client = MediaStreamsClient(url, call_sid=..., parameters={"from_number": ...})
     async with client:                       # `connected`, then `start`
