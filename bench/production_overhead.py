@@ -1,7 +1,7 @@
 """Voice-to-voice overhead of the pipeline over the providers' own latency, on loopback stand-ins
 of the production providers.
 
-    .venv/bin/python bench/production_overhead.py [--variants zero,published,published_conservative]
+    .venv/bin/python bench/production_overhead.py [--variants zero,published,published_early,published_conservative]
                                                   [--out bench/results/production_overhead.json]
 
 The scripted calls of bench/voice_latency.py (both shipped flows, 24 caller turns) are placed
@@ -12,19 +12,27 @@ stand-in:
 
 - Deepgram (`DeepgramStandIn`): a `ScriptedTranscriber` of the call's exact caller lines (perfect,
   instant transcription); its final `final_latency_s` after the end of the utterance (Pipecat sends
-  `Finalize` at the VAD stop; the stand-in also endpoints on 0.3 s of quiet by itself).
+  `Finalize` at the VAD stop; the stand-in also endpoints on 0.3 s of quiet by itself); an interim
+  every 0.5 s of audio while the utterance is open, holding the words spoken by then (`PacedTranscriber`:
+  each line's words spread evenly over its speech, a word heard once it has ended).
 - Claude (`AnthropicStandIn`): answers as the local brain would, first byte `latency_s` after each
   request, the whole reply streamed at once (chunk gap 0: streaming speed is not counted).
 - Cartesia (`CartesiaStandIn`): a cheap tone, first audio `first_audio_latency_s` after a
   context's first message.
 
 bot.yaml: `turn: {detector: silence, silence_timeout_s: 0}` (the smallest the config allows, so the
-figures measure the pipeline, not the turn-taking policy; `vad_stop_secs` stays at its 0.2 s) and
-`routing: off` (every caller turn goes to Claude). Variants:
+figures measure the pipeline, not the turn-taking policy; `vad_stop_secs` stays at its 0.2 s),
+`early_llm` as the variant says, and `routing: off` (every caller turn goes to Claude). Variants:
 
 - `zero`: every stand-in at zero added latency: what is left is the pipeline alone;
 - `published`: Deepgram final 0.15 s, Claude first token 0.3 s, Cartesia first audio 0.09 s;
-- `published_conservative`: the same with `routing: conservative` (fewer Claude round trips).
+- `published_early`: the same with `early_llm: true` (Claude starts on the interim transcript at
+  the VAD stop; the final confirms or restarts it). With it, Claude's time overlaps Deepgram's, so
+  the providers' time below (their sum) overstates the critical path and the overhead reads low;
+  compare voice-to-voice. The `early_llm` counters say how many early starts the final confirmed;
+- `published_conservative`: `published` with `routing: conservative` (fewer Claude round trips).
+
+Every variant but `published_early` sets `early_llm: false` (unset, it is on with Deepgram's interims).
 
 Per caller turn: voice_to_voice (end of caller speech -> first audible bot audio, as
 `app.simulate.run` measures it) and the providers' time for that turn: STT + TTS + Claude x the
@@ -63,12 +71,12 @@ sys.path.insert(0, str(ROOT))
 from app.config.load import LoadedBot, load_bot  # noqa: E402
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
-from pipecat.frames.frames import LLMContextFrame, VADUserStoppedSpeakingFrame  # noqa: E402
+from pipecat.frames.frames import UserStoppedSpeakingFrame, VADUserStoppedSpeakingFrame  # noqa: E402
 from pipecat.observers.base_observer import FramePushed  # noqa: E402
 from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregator  # noqa: E402
 
 from app.simulate.caller import RATE, CallerTurn, synthesize  # noqa: E402
-from app.simulate.run import Simulation, Timeline  # noqa: E402
+from app.simulate.run import Simulation, Timeline, trailing_quiet_s  # noqa: E402
 from app.standins import anthropic as anthropic_standin  # noqa: E402
 from app.standins import cartesia as cartesia_standin  # noqa: E402
 from app.standins.anthropic import AnthropicStandIn, local_brain_responder  # noqa: E402
@@ -84,22 +92,25 @@ DEEPGRAM_KEY = "standin-deepgram-key"
 PUBLISHED = {"stt_s": 0.15, "llm_s": 0.30, "tts_s": 0.09}  # Deepgram final, Claude first token, Cartesia first audio
 ZERO = {"stt_s": 0.0, "llm_s": 0.0, "tts_s": 0.0}
 VARIANTS = {
-    "zero": dict(latency=ZERO, routing="off"),
-    "published": dict(latency=PUBLISHED, routing="off"),
-    "published_conservative": dict(latency=PUBLISHED, routing="conservative"),
+    "zero": dict(latency=ZERO, routing="off", early_llm=False),
+    "published": dict(latency=PUBLISHED, routing="off", early_llm=False),
+    "published_early": dict(latency=PUBLISHED, routing="off", early_llm=True),
+    "published_conservative": dict(latency=PUBLISHED, routing="conservative", early_llm=False),
 }
 SILENCE_TIMEOUT_S = 0.0  # the smallest `turn.silence_timeout_s` allows
 TONE = ToneSynthesizer(seconds_per_char=0.01)  # short bot lines: the same first audio, a faster bench
 IDLE_S = 0.4  # the caller speaks after this much bot silence (app.simulate: 0.8)
 PAUSE_S = 0.1  # and this pause
+PREROLL_S = 0.22  # the Deepgram stand-in's utterance audio starts this long before the first loud window
 QUIET_RMS = 200  # int16 RMS of a 20 ms window below which the caller's clip is quiet (app.simulate's SILENT_RMS)
 TRAILING: dict[str, float] = {}  # caller line -> ms of quiet at the end of its speech, before the clip's 0.2 s pad
+SPEECH_S: dict[str, float] = {}  # caller line -> seconds from its first loud window to its last
 
 STT_BLOCK = "stt:\n  - provider: whisper\n    model: tiny.en\n"
 TTS_BLOCK = "tts:\n  - provider: piper\n    voice: en_US-joe-medium\n"
 
 
-def bot_file(directory: Path, flow: str, routing: str, deepgram: str, cartesia: str) -> Path:
+def bot_file(directory: Path, flow: str, routing: str, deepgram: str, cartesia: str, early_llm: bool = False) -> Path:
     text = (ROOT / "bot.yaml").read_text().replace("flow: flows/scheduling.yaml", f"flow: {ROOT / flow}")
     if STT_BLOCK not in text or TTS_BLOCK not in text:
         raise SystemExit("bot.yaml's stt:/tts: blocks changed: update STT_BLOCK / TTS_BLOCK")
@@ -107,10 +118,24 @@ def bot_file(directory: Path, flow: str, routing: str, deepgram: str, cartesia: 
     text = text.replace(TTS_BLOCK, f"tts:\n  - provider: cartesia\n    base_url: {cartesia}\n  - provider: piper\n")
     for key in ("turn", "routing", "failover"):
         text = re.sub(rf"(?ms)^{key}:.*?\n(?=\S|\Z)", "", text)
-    text += f"\nturn:\n  detector: silence\n  silence_timeout_s: {SILENCE_TIMEOUT_S}\nrouting: {routing}\nfailover:\n  backoff_s: 60\n"
-    path = directory / f"bot-{Path(flow).stem}-{routing}.yaml"
+    early = str(early_llm).lower()
+    text += f"\nturn:\n  detector: silence\n  silence_timeout_s: {SILENCE_TIMEOUT_S}\n  early_llm: {early}\nrouting: {routing}\nfailover:\n  backoff_s: 60\n"
+    path = directory / f"bot-{Path(flow).stem}-{routing}{'-early' if early_llm else ''}.yaml"
     path.write_text(text)
     return path
+
+
+class PacedTranscriber(ScriptedTranscriber):
+    """Interims hold the words spoken by the end of the audio so far: the line's words spread evenly
+    over its speech (`SPEECH_S`), which starts after the stand-in's 0.2 s pre-roll."""
+
+    def interim(self, audio: bytes, sample_rate: int) -> str:
+        with self._lock:
+            line = self.transcripts[0] if self.transcripts else self.default
+        words = line.split()
+        spoken_s = len(audio) / 2 / sample_rate - PREROLL_S
+        speech_s = SPEECH_S.get(line) or 1.0
+        return " ".join(words[: max(0, min(len(words), int(len(words) * spoken_s / speech_s)))])
 
 
 class TimedSimulation(Simulation):
@@ -122,13 +147,13 @@ class TimedSimulation(Simulation):
         self.ends: list[float] = []
         self.timeline = VADTimeline()
 
-    async def speak(self, turn, task, reply_mark):
-        started, ended = await super().speak(turn, task, reply_mark)
+    async def speak(self, turn, samples, task, reply_mark):
+        started, ended = await super().speak(turn, samples, task, reply_mark)
         if self.line.speech_ended_at is None:
             # The call ended (the flow's last line) before the clip's closing 0.2 s of silence had
             # played, so the microphone never marked its end: take it from the clip's length.
             first = next((at for at, _ in self.line.recorded if at >= started), started)
-            ended = first + sf.info(turn.wav).duration - 0.2
+            ended = first + len(samples) / RATE - trailing_quiet_s(samples)
         self.ends.append(ended)
         return started, ended
 
@@ -146,7 +171,9 @@ class VADTimeline(Timeline):
     def __init__(self):
         super().__init__()
         self.vad_stops: list[float] = []
-        self.turn_stops: list[float] = []  # the user aggregator's context out: the caller's turn closed
+        # The user aggregator's UserStoppedSpeakingFrame: the caller's turn closed (with an early LLM
+        # start confirmed, no context goes out then: it went out at the VAD stop).
+        self.turn_stops: list[float] = []
         self._seen: set[int] = set()
 
     async def on_push_frame(self, data: FramePushed):
@@ -157,7 +184,7 @@ class VADTimeline(Timeline):
         if isinstance(frame, VADUserStoppedSpeakingFrame):
             self._seen.add(frame.id)
             self.vad_stops.append(time.monotonic())
-        elif isinstance(frame, LLMContextFrame) and isinstance(data.source, LLMUserAggregator):
+        elif isinstance(frame, UserStoppedSpeakingFrame) and isinstance(data.source, LLMUserAggregator):
             self._seen.add(frame.id)
             self.turn_stops.append(time.monotonic())
 
@@ -176,6 +203,7 @@ def caller_audio(directory: Path, lines: list[str]) -> list[CallerTurn]:
             window = int(0.02 * RATE)
             loud = [i for i in range(0, len(speech) - window, window) if np.sqrt(np.mean(speech[i : i + window] ** 2)) > QUIET_RMS]
             TRAILING[line] = round((len(speech) - (loud[-1] + window)) / RATE * 1000, 1) if loud else 0.0
+            SPEECH_S[line] = (loud[-1] + window - loud[0]) / RATE if loud else 0.0
         turns.append(CallerTurn(wav=str(path), pause_s=PAUSE_S))
     return turns
 
@@ -195,7 +223,7 @@ def stats(values: list[float]) -> dict:
 
 
 async def one_call(bot: LoadedBot, store: Store, lines: list[str], workdir: Path, latency: dict, deepgram: DeepgramStandIn, claude: AnthropicStandIn) -> tuple[list[dict], dict]:
-    transcriber = ScriptedTranscriber(lines)
+    transcriber = PacedTranscriber(lines)
     deepgram.transcriber = transcriber
     simulation = TimedSimulation(bot, store, now=NOW)
     answered: list[float] = []  # when the stand-in answered each request (after its latency)
@@ -235,7 +263,7 @@ async def one_call(bot: LoadedBot, store: Store, lines: list[str], workdir: Path
         "outcome": outcome and outcome["type"],
         "claude_requests": len(answered),
         "deepgram_utterances": len(transcriber.heard),
-        "counters": {k: v for k, v in dict(result.chat.counters).items() if k.startswith(("failover", "route", "guard"))},
+        "counters": {k: v for k, v in dict(result.chat.counters).items() if k.startswith(("failover", "route", "guard", "early_llm"))},
         "interrupted_lines": sum(1 for t in result.chat.transcript if t.get("interrupted")),
     }
     if not outcome or len(transcriber.heard) != len(lines) or call["interrupted_lines"]:
@@ -257,7 +285,7 @@ async def watch_loop() -> None:
 async def warm_up_call(workdir: Path, deepgram: DeepgramStandIn, claude: AnthropicStandIn, cartesia: CartesiaStandIn) -> None:
     """One unmeasured call first: the process's first call pays for imports and lazy set-up."""
     flow, lines = "flows/scheduling.yaml", CALLS["flows/scheduling.yaml"][1]
-    bot = load_bot(bot_file(workdir, flow, "off", deepgram.base_url, cartesia.url))
+    bot = load_bot(bot_file(workdir, flow, "off", deepgram.base_url, cartesia.url, early_llm=True))
     await warm_up(bot)
     with Store(workdir / "warm-up.db") as store:
         await one_call(bot, store, lines, workdir, ZERO, deepgram, claude)
@@ -265,7 +293,7 @@ async def warm_up_call(workdir: Path, deepgram: DeepgramStandIn, claude: Anthrop
 
 async def run_variant(name: str, workdir: Path, deepgram: DeepgramStandIn, claude: AnthropicStandIn, cartesia: CartesiaStandIn) -> dict:
     spec = VARIANTS[name]
-    latency, routing = spec["latency"], spec["routing"]
+    latency, routing, early_llm = spec["latency"], spec["routing"], spec["early_llm"]
     deepgram.final_latency_s = latency["stt_s"]
     claude.script.set(default=Fault(latency_s=latency["llm_s"]))
     cartesia.first_audio_latency_s = latency["tts_s"]
@@ -274,7 +302,7 @@ async def run_variant(name: str, workdir: Path, deepgram: DeepgramStandIn, claud
     started = time.monotonic()
     turn_wait_s = None
     for flow, scripts in CALLS.items():
-        bot = load_bot(bot_file(workdir, flow, routing, deepgram.base_url, cartesia.url))
+        bot = load_bot(bot_file(workdir, flow, routing, deepgram.base_url, cartesia.url, early_llm))
         turn_wait_s = bot.config.turn.vad_stop_secs + bot.config.turn.silence_timeout_s
         silence_s = bot.config.turn.silence_timeout_s
         await warm_up(bot)
@@ -304,8 +332,11 @@ async def run_variant(name: str, workdir: Path, deepgram: DeepgramStandIn, claud
     measured = [t for t in turns if t["latency_ms"]["voice_to_voice"] is not None]
     col = lambda key: [t[key] for t in measured]  # noqa: E731
     stage = lambda key: stats([t["latency_ms"][key] for t in measured if t["latency_ms"][key] is not None])  # noqa: E731
+    early = {e: sum(c["counters"].get(f"early_llm:{e}", 0) for c in calls) for e in ("started", "confirmed", "restarted", "withdrawn")}
     return {
         "routing": routing,
+        "early_llm": early_llm,
+        "early_llm_starts": early,
         "latency_s": latency,
         "turn_wait_s": {"vad_stop_secs": bot.config.turn.vad_stop_secs, "silence_timeout_s": bot.config.turn.silence_timeout_s},
         "turns": len(turns),
@@ -337,15 +368,16 @@ async def run_variant(name: str, workdir: Path, deepgram: DeepgramStandIn, claud
 
 def table(report: dict) -> str:
     rows = [
-        "| variant | routing | turns | voice-to-voice p50 / p95 | providers' time p50 | overhead p50 / p95 | excl. VAD stop_secs + silence_timeout_s (nominal) | after the measured VAD stop |",
-        "|---|---|---|---|---|---|---|---|",
+        "| variant | routing | early LLM (confirmed / started) | turns | voice-to-voice p50 / p95 | providers' time p50 | overhead p50 / p95 | excl. VAD stop_secs + silence_timeout_s (nominal) | after the measured VAD stop |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     f = lambda s: f"{s['p50']:.0f} / {s['p95']:.0f} ms"  # noqa: E731
     for name in VARIANTS:
         if (v := report["variants"].get(name)) is None:
             continue
+        early = f"{v['early_llm_starts']['confirmed']} / {v['early_llm_starts']['started']}" if v["early_llm"] else "off"
         rows.append(
-            f"| {name} | {v['routing']} | {v['turns_measured']} | {f(v['voice_to_voice_ms'])} | {v['providers_ms']['p50']:.0f} ms"
+            f"| {name} | {v['routing']} | {early} | {v['turns_measured']} | {f(v['voice_to_voice_ms'])} | {v['providers_ms']['p50']:.0f} ms"
             f" | {f(v['overhead_ms'])} | {f(v['overhead_excl_turn_wait_ms'])} | {f(v['overhead_after_vad_stop_ms'])} |"
         )
     return "\n".join(rows)
