@@ -39,3 +39,34 @@ async def test_the_local_brain_asks_again_when_nothing_was_heard(tmp_path):
         down, _ = await run_test(LocalBrainService(session), frames_to_send=[LLMContextFrame(context)])
     said = "".join(f.text for f in down if isinstance(f, LLMTextFrame))
     assert said.startswith("Sorry, I didn't catch that.") and "service" in said
+
+
+def with_turn(config, **turn):
+    return config.model_copy(update={"turn": config.turn.model_copy(update=turn)})
+
+
+def test_early_llm_is_on_by_default_only_when_the_first_stt_sends_interims():
+    from app.config.bot import DeepgramSTT, WhisperSTT
+    from app.voice import early_llm_on
+
+    config = load_bot(ROOT / "bot.yaml").config
+    deepgram = DeepgramSTT(provider="deepgram")
+    assert not early_llm_on(config)  # Whisper: no interims
+    assert early_llm_on(config.model_copy(update={"stt": [deepgram, WhisperSTT(provider="whisper")]}))
+    assert not early_llm_on(config.model_copy(update={"stt": [deepgram.model_copy(update={"interim_results": False})]}))
+    assert not early_llm_on(with_turn(config.model_copy(update={"stt": [deepgram]}), early_llm=False))
+    assert early_llm_on(with_turn(config, early_llm=True))
+
+
+def test_early_llm_wraps_either_end_of_turn_detector():
+    from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
+
+    from processors.early_llm import EarlyLLMTurnStop
+    from processors.flow_turn import FlowAwareTurnStop
+
+    config = load_bot(ROOT / "bot.yaml").config
+    for detector, inner in (("smart_turn", TurnAnalyzerUserTurnStopStrategy), ("silence", FlowAwareTurnStop)):
+        [stop] = voice_user_params(with_turn(config, detector=detector), early_llm=lambda text: True).user_turn_strategies.stop
+        assert isinstance(stop, EarlyLLMTurnStop) and isinstance(stop.inner, inner)
+        [plain] = voice_user_params(with_turn(config, detector=detector)).user_turn_strategies.stop
+        assert isinstance(plain, inner)
