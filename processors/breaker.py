@@ -48,3 +48,31 @@ class CircuitBreaker:
         self.failures = 0
         self.retry_at = 0.0
         self.last_reason = ""
+
+
+class BreakerBoard:
+    """The circuit breakers of the providers this process talks to, shared by all its calls.
+
+    A provider that is down is down for every call: the call that finds out opens its breaker,
+    and calls that start meanwhile go straight to the next provider (no connect attempt, no wait
+    at the call's start) until the back-off is over and one of them probes it. A failover uses
+    the board for a service that names its provider (`provider_key`: provider, endpoint, model,
+    set where the service is built); other services get a breaker of their own.
+    """
+
+    def __init__(self) -> None:
+        self._breakers: dict[str, CircuitBreaker] = {}
+
+    def breaker(self, key: str, *, backoff_s: float, max_backoff_s: float, clock: Callable[[], float] = time.monotonic) -> CircuitBreaker:
+        found = self._breakers.get(key)
+        if found is None:
+            found = self._breakers[key] = CircuitBreaker(key, backoff_s=backoff_s, max_backoff_s=max_backoff_s, clock=clock)
+        else:  # bot.yaml may have been edited since (hot reload): the latest back-off applies
+            found.backoff_s, found.max_backoff_s = backoff_s, max_backoff_s
+        return found
+
+    def clear(self) -> None:
+        self._breakers.clear()
+
+
+PROVIDERS = BreakerBoard()

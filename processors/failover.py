@@ -7,10 +7,12 @@ LLMSwitcher)`, `TTSFailover(FailoverMixin, ServiceSwitcher)`). It builds each br
 INTO a service, and the late output of a service it left behind still flows out.
 
 The subclass owns the turn (what is in flight, what counts as progress); the mixin owns the rest:
-one `CircuitBreaker` per service, a watchdog task that polls the subclass's deadlines, error
-frames from the services (they never travel on: a fault is handled here), the switch itself
-(logged, appended to `switches`, reported through `on_switch`) and the silencing of a failed
-service until it is given work again. Deadlines run on the event loop's clock; breakers on the
+one `CircuitBreaker` per service (for a service that names its provider, `provider_key`, the one
+all calls of the process share: `processors.breaker.PROVIDERS`), a watchdog task that polls the
+subclass's deadlines, error frames from the services (they never travel on: a fault is handled
+here), the switch itself (logged, appended to `switches`, reported through `on_switch`) and the
+silencing of a failed service until it is given work again. Deadlines run on the event loop's
+lag-free clock (`LoopClock`: a stalled loop is not the provider's fault); breakers on the
 injected `clock`, so tests can move back-off time without waiting.
 """
 
@@ -34,7 +36,7 @@ from pipecat.processors.filters.function_filter import FunctionFilter
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.utils.errors import extract_http_status_code
 
-from processors.breaker import CircuitBreaker
+from processors.breaker import PROVIDERS, CircuitBreaker
 from processors.loop_clock import LoopClock
 
 OnSwitch = Callable[[str, str, str], None]
@@ -95,9 +97,13 @@ class FailoverMixin:
         clock: Callable[[], float],
         on_switch: OnSwitch | None,
     ) -> None:
-        self._breakers: dict[int, CircuitBreaker] = {
-            id(s): CircuitBreaker(s.name, backoff_s=backoff_s, max_backoff_s=max_backoff_s, clock=clock) for s in services
-        }
+        self._breakers: dict[int, CircuitBreaker] = {}
+        for s in services:
+            key = getattr(s, "provider_key", None)  # shared by every call of the process (PROVIDERS)
+            self._breakers[id(s)] = (
+                PROVIDERS.breaker(key, backoff_s=backoff_s, max_backoff_s=max_backoff_s, clock=clock)
+                if key else CircuitBreaker(s.name, backoff_s=backoff_s, max_backoff_s=max_backoff_s, clock=clock)
+            )  # fmt: skip
         self._silenced: set[int] = set()
         self._on_switch = on_switch
         self.switches: list[tuple[str, str, str]] = []
@@ -117,7 +123,9 @@ class FailoverMixin:
 
         async def setup(setup: Any) -> None:
             task = self.create_task(original(setup), name=f"{service}::setup")
-            done, _ = await asyncio.wait({task}, timeout=SETUP_WAIT_S)
+            # A provider known to be down (its breaker open: another call found out) is not waited for.
+            wait_s = SETUP_WAIT_S if self.breaker(service).available() else 0.0
+            done, _ = await asyncio.wait({task}, timeout=wait_s)
             if task in done:
                 return task.result()
             self._tasks.add(task)

@@ -36,3 +36,14 @@ def no_provider_keys(monkeypatch):
     (tests that need one set its key to a loopback stand-in's)."""
     for name in PROVIDER_ENV:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def fresh_provider_breakers():
+    """The process-wide provider breakers start closed in every test (a stand-in's failure in one
+    test must not keep the next test's calls off a provider)."""
+    from processors.breaker import PROVIDERS
+
+    PROVIDERS.clear()
+    yield
+    PROVIDERS.clear()

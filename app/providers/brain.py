@@ -10,7 +10,7 @@ from pipecat.services.llm_service import LLMService
 from app.brain.service import LocalBrainService
 from app.config.bot import AnthropicBrain, BotConfig, BrainProvider, LocalBrain, env_name
 from app.flows.session import CallSession
-from app.providers.report import missing_key, skipped
+from app.providers.report import missing_key, skipped, tag
 
 
 def build_llms(config: BotConfig, session: CallSession) -> list[LLMService]:
@@ -51,9 +51,10 @@ def _anthropic(provider: AnthropicBrain, config: BotConfig) -> LLMService:
     from app.providers.claude import ClaudeLLMService
 
     variable = env_name(provider.api_key)
-    return ClaudeLLMService(
+    base_url = provider.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
+    service = ClaudeLLMService(
         api_key=os.environ[variable] if variable else "",
-        base_url=provider.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+        base_url=base_url,
         settings=ClaudeLLMService.Settings(
             model=provider.model,
             max_tokens=provider.max_tokens,
@@ -61,3 +62,5 @@ def _anthropic(provider: AnthropicBrain, config: BotConfig) -> LLMService:
             system_instruction=f"{config.persona}\n\n{VOICE_RULES.format(n=config.voice.max_sentences)}",
         ),
     )
+    tag(service, "brain", provider.model_copy(update={"base_url": base_url}))
+    return service

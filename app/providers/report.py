@@ -20,6 +20,12 @@ def missing_key(provider) -> str | None:
     return f"{variable} is not set" if variable and not os.environ.get(variable) else None
 
 
+def tag(service, kind: str, provider) -> None:
+    """Name the provider a service talks to (`provider_key`), so that every call's failover shares
+    its circuit breaker (`processors.breaker.PROVIDERS`): down for one call, down for all."""
+    service.provider_key = f"{kind} {provider.provider} {getattr(provider, 'base_url', None) or 'default endpoint'}"
+
+
 _reported: set[tuple[str, str, str]] = set()
 
 

@@ -15,7 +15,7 @@ from pipecat.services.tts_service import TTSService
 
 from app.config.bot import BotConfig, CartesiaTTS, DeepgramSTT, PiperTTS, WhisperSTT, env_name
 from app.errors import ProviderError
-from app.providers.report import missing_key, skipped
+from app.providers.report import missing_key, skipped, tag
 
 
 def whisper_model_dir() -> Path:
@@ -105,7 +105,7 @@ def _deepgram(provider: DeepgramSTT, vocabulary: list[str] = ()) -> STTService:
 
     variable = env_name(provider.api_key)
     kwargs = {"base_url": provider.base_url} if provider.base_url else {}
-    return DeepgramLiveSTT(
+    service = DeepgramLiveSTT(
         api_key=os.environ[variable] if variable else "",
         settings=DeepgramSTTSettings(
             model=provider.model, interim_results=provider.interim_results, smart_format=True,
@@ -113,6 +113,8 @@ def _deepgram(provider: DeepgramSTT, vocabulary: list[str] = ()) -> STTService:
         ),
         **kwargs,
     )  # fmt: skip
+    tag(service, "stt", provider)
+    return service
 
 
 def _cartesia(provider: CartesiaTTS) -> TTSService:
@@ -120,8 +122,10 @@ def _cartesia(provider: CartesiaTTS) -> TTSService:
 
     variable = env_name(provider.api_key)
     kwargs = {"url": provider.base_url} if provider.base_url else {}
-    return CartesiaTTSService(
+    service = CartesiaTTSService(
         api_key=os.environ[variable] if variable else "",
         settings=CartesiaTTSService.Settings(model=provider.model, voice=provider.voice_id),
         **kwargs,
     )
+    tag(service, "tts", provider)
+    return service

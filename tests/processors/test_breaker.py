@@ -20,3 +20,13 @@ def test_backs_off_doubling_and_recovers():
     now[0] = 17.0
     breaker.record_success()
     assert breaker.state == "closed" and breaker.trips == 3 and breaker.last_reason == ""
+
+
+def test_the_board_gives_every_call_the_same_breaker_for_a_provider():
+    from processors.breaker import BreakerBoard
+
+    board = BreakerBoard()
+    a = board.breaker("stt deepgram default endpoint", backoff_s=5, max_backoff_s=60)
+    b = board.breaker("stt deepgram default endpoint", backoff_s=2, max_backoff_s=30)  # bot.yaml edited
+    assert a is b and (a.backoff_s, a.max_backoff_s) == (2, 30)
+    assert board.breaker("stt deepgram ws://127.0.0.1:9", backoff_s=5, max_backoff_s=60) is not a

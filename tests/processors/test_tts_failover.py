@@ -183,3 +183,40 @@ async def test_a_last_resort_slower_than_the_deadlines_is_waited_for(slow: Step)
     assert [f.text for f in down if isinstance(f, TTSTextFrame)] == SENTENCES
     assert failover.switches == [("A", "B", "error 500")]
     assert not [f for f in up if isinstance(f, ErrorFrame)]
+
+
+async def test_a_voice_down_for_one_call_is_skipped_by_the_next_call_from_its_start():
+    """Process-wide breakers: services that name the same provider share one. The first call
+    finds Cartesia failing; a call that starts during the back-off goes straight to the backup,
+    without asking the failed provider or waiting for it to connect."""
+
+    def call(steps: list[Step], setup_hangs: bool = False) -> tuple[FakeTTS, FakeTTS, TTSFailover]:
+        primary, backup = FakeTTS("A", steps), FakeTTS("B")
+        primary.provider_key = "tts cartesia default endpoint"  # as app.providers tags Cartesia
+        if setup_hangs:  # set up, then connecting to a provider that is down: it would hang
+            original_setup = primary.setup
+
+            async def setup(setup):
+                await original_setup(setup)
+                await asyncio.sleep(3)
+
+            primary.setup = setup
+        return primary, backup, TTSFailover([primary, backup], first_audio_s=0.25, stall_s=0.25)
+
+    _, _, first = call([error(500)])
+    await run_test(first, frames_to_send=[TTSSpeakFrame("Hello there."), SleepFrame(0.4)])
+    assert first.switches == [("A", "B", "error 500")]
+
+    primary, backup, second = call([OK], setup_hangs=True)
+    started = asyncio.get_running_loop().time()
+    await run_test(second, frames_to_send=[TTSSpeakFrame("Good morning."), SleepFrame(0.3)])
+    assert primary.spoken == [] and backup.spoken == ["Good morning."]
+    assert asyncio.get_running_loop().time() - started < 0.9  # the call's start did not wait for it
+
+
+async def test_calls_on_unnamed_services_keep_breakers_of_their_own():
+    _, _, first = chain([error(500)])
+    await run_test(first, frames_to_send=[TTSSpeakFrame("Hello there."), SleepFrame(0.4)])
+    primary, backup, second = chain([OK])
+    await run_test(second, frames_to_send=[TTSSpeakFrame("Good morning."), SleepFrame(0.3)])
+    assert primary.spoken == ["Good morning."] and second.switches == []

@@ -49,3 +49,18 @@ def test_a_provider_that_is_off_is_warned_about_once_per_process_not_on_every_ca
     said = [(level, text) for level, text in lines if "skipped" in text or "ttfs_p99_latency" in text]
     assert said[0] == ("WARNING", "stt 'deepgram' skipped: DEEPGRAM_API_KEY is not set")
     assert [level for level, _ in said[1:]] == ["DEBUG", "DEBUG"]
+
+
+def test_every_call_shares_a_cloud_providers_breaker(monkeypatch):
+    """A provider down for one call is down for the next: the failovers of two calls built from
+    the same bot.yaml hold one breaker per cloud provider (and one of their own for Whisper)."""
+    from app.voice import stt_slot, tts_slot
+
+    monkeypatch.setenv("DEEPGRAM_API_KEY", "dg-key")
+    monkeypatch.setenv("CARTESIA_API_KEY", "ca-key")
+    one, two = stt_slot(CONFIG, []), stt_slot(CONFIG, [])
+    assert one.services[0].provider_key == "stt deepgram default endpoint"
+    assert one.breaker(one.services[0]) is two.breaker(two.services[0])
+    assert one.breaker(one.services[-1]) is not two.breaker(two.services[-1])  # embedded Whisper
+    three, four = tts_slot(CONFIG), tts_slot(CONFIG)
+    assert three.breaker(three.services[0]) is four.breaker(four.services[0])
