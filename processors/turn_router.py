@@ -26,7 +26,14 @@ import time
 from dataclasses import dataclass
 
 from loguru import logger
-from pipecat.frames.frames import Frame, LLMContextFrame, LLMUpdateSettingsFrame, ManuallySwitchServiceFrame
+from pipecat.frames.frames import (
+    EagerEndOfTurnCancelFrame,
+    Frame,
+    LLMContextFrame,
+    LLMUpdateSettingsFrame,
+    ManuallySwitchServiceFrame,
+    UserStoppedSpeakingFrame,
+)
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.llm_service import LLMService
 from pipecat.services.settings import LLMSettings
@@ -63,7 +70,8 @@ class TurnRouter(FrameProcessor):
         self._models = models
         self._model = models.main if models else None  # the model the LLM is set to
         self._active: LLMService = llm
-        self.decisions: list[Route] = []
+        self.decisions: list[Route] = []  # counted turns (an early start once its turn confirms it)
+        self._pending: tuple[Route, str] | None = None
         self.decision_s = 0.0  # total time spent deciding (for the benchmark)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
@@ -71,25 +79,39 @@ class TurnRouter(FrameProcessor):
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
             text = _last_user_text(frame.context.get_messages())
             if text is not None:
-                await self._route(text)
+                self._pending = None  # an early start before this turn's final context was withdrawn
+                await self._route(text, early=frame.speculation)
+        elif isinstance(frame, EagerEndOfTurnCancelFrame):
+            self._pending = None  # the early start is withdrawn: its turn is routed again, or not at all
+        elif isinstance(frame, UserStoppedSpeakingFrame) and self._pending is not None:
+            self._count(*self._pending)  # the turn ended on the early start's words: it stands
+            self._pending = None
         await self.push_frame(frame, direction)
 
-    async def _route(self, text: str) -> None:
+    async def _route(self, text: str, early: bool = False) -> None:
+        """Route a caller turn. An early start (`early`: a speculative context on the interim
+        words) is routed at once but counted only when the turn confirms it."""
         started = time.perf_counter()
         decision = route(self._session, text, self._mode, light=self._models is not None)
         self.decision_s += time.perf_counter() - started
-        self.decisions.append(decision)
-        counters = self._session.counters
-        counters[f"route:{decision.path}"] += 1
-        if decision.path != "llm":
-            counters[f"route:{decision.path}:{decision.reason}"] += 1
-        logger.info(f"call {self._session.call_id}: turn -> {decision.path} ({decision.reason}): {text!r}")
+        if early:
+            self._pending = (decision, text)
+        else:
+            self._count(decision, text)
         target = self._fast if decision.fast else self._llm
         if target is not self._active:
             self._active = target
             await self.push_frame(ManuallySwitchServiceFrame(service=target))
         if self._models and not decision.fast:
             await self._set_model(self._models.light if decision.light else self._models.main)
+
+    def _count(self, decision: Route, text: str) -> None:
+        self.decisions.append(decision)
+        counters = self._session.counters
+        counters[f"route:{decision.path}"] += 1
+        if decision.path != "llm":
+            counters[f"route:{decision.path}:{decision.reason}"] += 1
+        logger.info(f"call {self._session.call_id}: turn -> {decision.path} ({decision.reason}): {text!r}")
 
     async def _set_model(self, model: str) -> None:
         """Addressed to the LLM, so it reaches it through the failover even while it is inactive;

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from pipecat.frames.frames import LLMContextFrame, LLMUpdateSettingsFrame, ManuallySwitchServiceFrame
 from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.tests.utils import run_test
+from pipecat.tests.utils import SleepFrame, run_test
 
 from app.brain.service import LocalBrainService
 from app.config.load import load_bot
@@ -82,3 +82,29 @@ async def test_a_light_model_is_set_ahead_of_simple_llm_turns_and_reset_for_the_
     assert session.counters["route:light"] == 2 and session.counters["route:llm"] == 1
     assert session.counters["route:light:short answer the parser missed"] == 1
     assert session.counters["route:light:yes/no-ish reply"] == 1
+
+
+async def test_an_early_start_is_routed_at_once_and_counted_only_when_its_turn_stands(session):
+    """With `early_llm`, the LLM may start on the interim words (a speculative context). It is
+    routed then, so the right brain starts, but counted as a turn only if the final transcript
+    confirms it: a restart would otherwise count the caller's turn twice."""
+    from pipecat.frames.frames import EagerEndOfTurnCancelFrame, UserStoppedSpeakingFrame
+
+    llm, fast = LocalBrainService(session), LocalBrainService(session)
+    router = TurnRouter(session, llm=llm, fast=fast, mode="conservative")
+    question = "should I get highlights or a full color with my haircut"
+
+    def early(text: str) -> LLMContextFrame:
+        return LLMContextFrame(LLMContext(messages=[user(text)]), speculation=True)
+
+    # The turn's end comes a while after the early start (the silence wait): SleepFrames keep the
+    # system frames from overtaking the contexts, as in a call.
+    frames = [
+        early(question), SleepFrame(0.05), UserStoppedSpeakingFrame(),  # confirmed: one turn
+        early("what about"), SleepFrame(0.05), EagerEndOfTurnCancelFrame(), UserStoppedSpeakingFrame(),
+        context(user(question)),  # restarted on the final words: one turn
+    ]  # fmt: skip
+    down, _ = await run_test(router, frames_to_send=frames)
+    assert [type(f).__name__ for f in down if isinstance(f, LLMContextFrame)] == ["LLMContextFrame"] * 3
+    assert [d.path for d in router.decisions] == ["llm", "llm"]
+    assert session.counters["route:llm"] == 2
