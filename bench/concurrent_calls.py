@@ -66,7 +66,6 @@ import os
 import platform
 import re
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,6 +79,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import pct  # noqa: E402
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
@@ -526,14 +527,6 @@ async def quiet_server(pid: int, port: int, process: subprocess.Popen, timeout_s
 
 
 # --- the levels ---------------------------------------------------------------------------------
-
-
-def pct(values: list[float], q: int) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return round(values[0], 1)
-    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 1)
 
 
 def stats(values: list[float]) -> dict:

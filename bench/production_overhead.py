@@ -56,7 +56,6 @@ import asyncio
 import json
 import os
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -67,6 +66,8 @@ from loguru import logger
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import pct  # noqa: E402
 
 from app.config.load import LoadedBot, load_bot  # noqa: E402
 import numpy as np  # noqa: E402
@@ -206,14 +207,6 @@ def caller_audio(directory: Path, lines: list[str]) -> list[CallerTurn]:
             SPEECH_S[line] = (loud[-1] + window - loud[0]) / RATE if loud else 0.0
         turns.append(CallerTurn(wav=str(path), pause_s=PAUSE_S))
     return turns
-
-
-def pct(values: list[float], q: int) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return round(values[0], 1)
-    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 1)
 
 
 def stats(values: list[float]) -> dict:

@@ -49,6 +49,8 @@ from loguru import logger
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import pct  # noqa: E402
+
 from pipecat.frames.frames import LLMContextFrame, LLMTextFrame, TranscriptionFrame, TTSSpeakFrame  # noqa: E402
 
 from app.brain.route import route  # noqa: E402
@@ -127,14 +129,6 @@ def bot_file(directory: Path, flow: str, mode: str) -> Path:
     path = directory / f"bot-{flow}-{mode}.yaml"
     path.write_text(text + f"\nrouting: {routing}\nfailover:\n  backoff_s: 60\n")
     return path
-
-
-def pct(values: list[float], q: int) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return round(values[0], 1)
-    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 1)
 
 
 def stats(values: list[float]) -> dict:
