@@ -1,7 +1,9 @@
 """What a call used and what that cost at bot.yaml's `prices:`.
 
 Usage is read off Pipecat's usage metrics (`PipelineParams(enable_usage_metrics=True)`): the
-`UsageMeter` observer adds up the `MetricsFrame`s the services push, per provider:
+`UsageMeter` adds up the `MetricsFrame`s the services push, per provider. It listens to each
+service's own pushes (`watch`), not as a pipeline observer: Pipecat hands an observer every frame
+of the call, every hop, through a queue and a task of its own (a tenth of a phone call's CPU).
 
     LLMUsageMetricsData  -> input / output / cache-read / cache-write tokens
     STTUsageMetricsData  -> seconds of audio sent to the STT
@@ -22,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 from pipecat.frames.frames import MetricsFrame
 from pipecat.metrics.metrics import LLMUsageMetricsData, MetricsData, STTUsageMetricsData, TTSUsageMetricsData
-from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.processors.frame_processor import FrameProcessor
 
 from app.config.bot import LLMPrice, MinutePrice, Prices, STTPrice, TTSPrice
 
@@ -73,23 +75,28 @@ def _tts(usage: ProviderUsage, data: TTSUsageMetricsData) -> None:
 _ADDERS: dict[type, Callable] = {LLMUsageMetricsData: _llm, STTUsageMetricsData: _stt, TTSUsageMetricsData: _tts}
 
 
-class UsageMeter(BaseObserver):
-    """Adds up one call's usage, per provider; `finish()` at the end of the call."""
+class UsageMeter:
+    """Adds up one call's usage, per provider: `watch` the services, `finish()` at the end."""
 
     def __init__(self, transport: str, clock: Callable[[], float] = time.monotonic):
-        super().__init__(observe_every_push=False)  # each metrics frame once, not once per hop
         self.transport = transport
         self.usage: defaultdict[str, ProviderUsage] = defaultdict(ProviderUsage)
         self._clock = clock
         self._started = clock()
 
-    async def on_push_frame(self, data: FramePushed) -> None:
-        if not isinstance(data.frame, MetricsFrame):
+    def watch(self, services: list[FrameProcessor]) -> None:
+        """Count the usage metrics each of `services` pushes (`Pipeline.processors_with_metrics()`)."""
+        for service in services:
+            service.add_event_handler("on_before_push_frame", self.pushed)
+
+    def pushed(self, source: object, frame: object) -> None:
+        """`source` pushed `frame` (a service's `on_before_push_frame`)."""
+        if not isinstance(frame, MetricsFrame):
             return
-        for item in data.frame.data:
+        for item in frame.data:
             add = _ADDERS.get(type(item))
             if add is not None:
-                add(self.usage[provider_name(data.source, item)], item)
+                add(self.usage[provider_name(source, item)], item)
 
     def finish(self) -> dict[str, ProviderUsage]:
         """The usage so far, with the call's minutes on a paid transport."""

@@ -28,7 +28,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
-from pipecat.frames.frames import Frame, InputAudioRawFrame
+from pipecat.frames.frames import Frame, InputAudioRawFrame, OutputAudioRawFrame
 from pipecat.processors.filters.function_filter import FunctionFilter
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.llm_service import LLMService
@@ -168,6 +168,17 @@ def caller_audio_ends_here() -> FunctionFilter:
     return FunctionFilter(filter=not_caller_audio, direction=FrameDirection.DOWNSTREAM, filter_system_frames=True, enable_direct_mode=True)
 
 
+def bot_audio_ends_here() -> FunctionFilter:
+    """Drops the bot's audio once the output transport has sent it. Pipecat passes each chunk on
+    "in case anyone else needs it"; after the output only the assistant aggregator is left, and it
+    wants the words, not the sound (observers still see the output transport push it)."""
+
+    async def not_bot_audio(frame: Frame) -> bool:
+        return not isinstance(frame, OutputAudioRawFrame)
+
+    return FunctionFilter(filter=not_bot_audio, direction=FrameDirection.DOWNSTREAM, enable_direct_mode=True)
+
+
 def assemble_call(
     bot: LoadedBot,
     store: Store,
@@ -180,6 +191,7 @@ def assemble_call(
     call_id: str | None = None,
     on_bot_line: Callable[[str], None] | None = None,
     observers: list | None = None,
+    audio_rate: int | None = None,
 ) -> CallAssembly:
     call_id = call_id or uuid.uuid4().hex
     session = CallSession(bot, store, call_id=call_id, clock=clock)
@@ -193,18 +205,25 @@ def assemble_call(
     guard = ReplyGuard(max_sentences=voice.max_sentences, strip_markdown=voice.strip_markdown, on_event=lambda name: session.counters.update([name]))
     pipeline = Pipeline([
         *inputs, aggregators.user(), caller_audio_ends_here(), guard.fence(), *brain_stages, guard, transcript, *outputs,
-        aggregators.assistant(),
+        bot_audio_ends_here(), aggregators.assistant(),
     ])  # fmt: skip
     worker = PipelineWorker(
         pipeline,
-        params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),
+        # A transport with a rate of its own (a phone line) has STT, VAD and TTS run at it, both ways.
+        params=PipelineParams(enable_metrics=True, enable_usage_metrics=True, **(
+            {"audio_in_sample_rate": audio_rate, "audio_out_sample_rate": audio_rate} if audio_rate else {}
+        )),  # fmt: skip
         # The prebuilt client (WebRTC, Daily) and Pipecat's evals speak RTVI; a phone does not, and
         # RTVI's observer sees every push of every frame (a sixth of a phone call's CPU, measured).
         enable_rtvi=transport in RTVI_TRANSPORTS,
         idle_timeout_secs=None,
+        # Pipecat's turn-tracking observer (for its tracing and audio recorder, neither used here)
+        # would be handed every frame of the call through a queue of its own.
+        enable_turn_tracking=False,
         conversation_id=call_id,
-        observers=[*(observers or []), meter],
+        observers=observers or [],
     )
+    meter.watch(pipeline.processors_with_metrics())
     flow = PipecatFlow(bot.flow.config, handlers=flow_handlers(bot, session))
     flow_manager = FlowManager(llm=brain, context_aggregator=aggregators, worker=worker, global_functions=flow.global_functions)
     store.start_call(call_id, bot=bot.config.name, flow=bot.flow.file, transport=transport, started_at=clock())

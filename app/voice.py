@@ -13,7 +13,6 @@ from typing import Protocol, runtime_checkable
 
 from loguru import logger
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
-from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.pipeline.runner import WorkerRunner
 from pipecat.processors.aggregators.llm_response_universal import (
@@ -37,6 +36,7 @@ from app.config.bot import BotConfig, DeepgramSTT
 from app.config.load import LoadedBot
 from app.pipeline import CallAssembly, ChatResult, assemble_call, clock_for, count_switches
 from app.providers.speech import build_stt_chain, build_tts_chain
+from app.providers.vad import QuietGatedSileroVAD
 from app.store import Store
 from processors.early_llm import EarlyLLMTurnStop
 from processors.failover import OnSwitch
@@ -106,7 +106,7 @@ def voice_user_params(
     the LLM start on these interim words?) the LLM starts on the interim transcript at the VAD stop
     (`EarlyLLMTurnStop`, events to `on_event`)."""
     turn = config.turn
-    vad = SileroVADAnalyzer(params=VADParams(start_secs=turn.vad_start_secs, stop_secs=turn.vad_stop_secs))
+    vad = QuietGatedSileroVAD(params=VADParams(start_secs=turn.vad_start_secs, stop_secs=turn.vad_stop_secs))
     if turn.detector == "smart_turn":
         stop = [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=LocalSmartTurnAnalyzerV3())]
     else:
@@ -207,6 +207,7 @@ async def run_voice_call(
             *(joining.call_inputs() if joining else []), CallerTranscript(on_line=caller_line),
         ],
         outputs=[tts, transport.output()],
+        audio_rate=getattr(transport, "audio_rate", None),
         user_params=voice_user_params(
             bot.config, lambda text: bool(holder) and holder[0].session.expects_more(text), early_llm=early, on_event=early_event,
         ), observers=observers,

@@ -19,8 +19,8 @@ The utterance fails on a non-fatal `ErrorFrame` from its STT (401, 429, 5xx, con
 when no final comes within `final_s` of the end of speech, or when interims stop for `stall_s` while
 the caller speaks. Then the STT is silenced (its late transcripts never leave the switcher) and the
 next available one is fed the kept audio, framed by the VAD start (and stop, if the caller has
-stopped) that a segmented STT such as Whisper needs to transcribe it; the copies it passes on are
-held back, so the rest of the pipeline hears the caller once. Audio still arriving goes to the
+stopped) that a segmented STT such as Whisper needs to transcribe it. The STTs pass no audio on:
+the switcher passes the caller's audio downstream itself, once, as it arrives. Audio still arriving goes to the
 backup, so the caller's words become one final transcript: nothing lost, nothing twice.
 
 A missed final is not always a fault: a segmented STT sends nothing for an utterance without words
@@ -93,6 +93,12 @@ class STTFailover(FailoverMixin, ServiceSwitcher):
         max_utterance_s: float = 30.0,
     ):
         super().__init__(list(services), ServiceSwitcherStrategyManual)
+        # The caller's audio goes on from here, once, as it arrives (`process_frame`), not through
+        # whichever STT took it: each frame leaving through a branch (the STT's push, the output gate
+        # and filter, the branch's sink, the parallel pipeline) cost a phone call more CPU than
+        # sending it to Deepgram did. Pipecat sets this flag only in the STT's constructor.
+        for service in services:
+            service._audio_passthrough = False  # noqa: SLF001
         self._init_failover(services, backoff_s=backoff_s, max_backoff_s=max_backoff_s, clock=clock, on_switch=on_switch)
         self._final_s = final_s
         self._stall_s = stall_s
@@ -112,7 +118,12 @@ class STTFailover(FailoverMixin, ServiceSwitcher):
         # Before routing, so a switch made here already applies to this frame.
         if isinstance(frame, InputAudioRawFrame) and direction == FrameDirection.DOWNSTREAM:
             self._keep(frame)
-        elif isinstance(frame, (VADUserStartedSpeakingFrame, UserStartedSpeakingFrame)):
+            # Straight to the active STT (the branches' filters would let it reach that one only),
+            # and on downstream from here (the STTs pass no audio on).
+            await self.strategy.active_service.queue_frame(frame, direction)
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, (VADUserStartedSpeakingFrame, UserStartedSpeakingFrame)):
             await self._speech_started(frame)
         elif isinstance(frame, (VADUserStoppedSpeakingFrame, UserStoppedSpeakingFrame)):
             self._speech_stopped(frame)
@@ -176,9 +187,9 @@ class STTFailover(FailoverMixin, ServiceSwitcher):
     async def _gate_output(self, service: FrameProcessor, frame: Frame) -> list[Frame]:
         if frame.id in self._fed:
             self._fed.discard(frame.id)
-            return []  # a copy of the caller's audio (or our VAD frame) fed to this service
+            return []  # a VAD frame of ours, fed to this service with the kept audio
         if not isinstance(frame, TextFrame):
-            return [frame]  # audio passing through, whichever STT carried it, and everything else
+            return [frame]
         if self._is_silenced(service):
             return []
         utt = self._utt
@@ -314,7 +325,7 @@ class STTFailover(FailoverMixin, ServiceSwitcher):
             frames.insert(0, VADUserStartedSpeakingFrame())
             if stopped:
                 frames.append(VADUserStoppedSpeakingFrame())
-        self._fed.update(f.id for f in frames)
+        self._fed.update(f.id for f in frames if not isinstance(f, InputAudioRawFrame))  # audio is not passed on
         self._silenced.discard(id(service))
         for f in frames:
             await service.queue_frame(f)

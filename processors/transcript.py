@@ -29,7 +29,7 @@ from pipecat.processors.frameworks.rtvi.frames import RTVISendTextFrame
 
 class BotTranscript(FrameProcessor):
     def __init__(self, on_line: Callable[[str], None] | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**{"enable_direct_mode": True, **kwargs})  # a look at each frame: no queue, no task of its own
         self._on_line = on_line
         self._parts: list[str] = []
         self._open = 0
@@ -100,7 +100,7 @@ class CallerTranscript(FrameProcessor):
     (`send-text`, as Pipecat's eval harness and chat widgets send it). Passes every frame through."""
 
     def __init__(self, on_line: Callable[[str], None] | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**{"enable_direct_mode": True, **kwargs})  # a look at each frame: no queue, no task of its own
         self._on_line = on_line
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):

@@ -44,3 +44,31 @@ async def test_the_callers_audio_goes_no_further_than_the_user_aggregator(tmp_pa
     processors = list(flat(call.worker.pipeline.processors))
     i = next(i for i, p in enumerate(processors) if isinstance(p, LLMUserAggregator))
     assert [type(p).__name__ for p in processors[i : i + 2]] == ["LLMUserAggregator", "FunctionFilter"]
+
+
+async def test_the_bots_audio_stops_at_the_output_and_usage_is_metered_without_observers(tmp_path):
+    """After the output transport has sent the bot's audio only the assistant aggregator is left,
+    and it wants words; and a call has no pipeline observer (each would be handed every frame)."""
+    from pipecat.frames.frames import MetricsFrame, OutputAudioRawFrame, TextFrame, TTSAudioRawFrame
+    from pipecat.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
+    from pipecat.processors.aggregators.llm_response_universal import LLMAssistantAggregator
+    from pipecat.tests.utils import run_test
+
+    from app.pipeline import bot_audio_ends_here
+
+    frames = [OutputAudioRawFrame(b"\0" * 320, 8000, 1), TTSAudioRawFrame(b"\0" * 320, 8000, 1), TextFrame("hi")]
+    down, _ = await run_test(bot_audio_ends_here(), frames_to_send=frames)
+    assert [type(f).__name__ for f in down] == ["TextFrame"]
+
+    bot = load_bot(ROOT / "bot.yaml")
+    with Store(tmp_path / "calls.db") as store:
+        call = assemble_call(bot, store, clock=clock_for(bot, None), transport="twilio", audio_rate=8000)
+    (processors,) = [p.processors for p in call.worker.pipeline.processors if p.processors]  # inside the worker's wrapper
+    i = next(i for i, p in enumerate(processors) if isinstance(p, LLMAssistantAggregator))
+    assert type(processors[i - 1]).__name__ == "FunctionFilter"
+    assert call.worker._observer._observers == []  # noqa: SLF001 - nothing queued per frame
+    # The meter listens to the services themselves: what the brain reports is counted under it.
+    (brain,) = call.worker.pipeline.processors_with_metrics()
+    tokens = LLMTokenUsage(prompt_tokens=120, completion_tokens=30, total_tokens=150)
+    await brain.push_frame(MetricsFrame(data=[LLMUsageMetricsData(processor=brain.name, value=tokens)]))
+    assert [(u.input_tokens, u.output_tokens) for u in call.meter.usage.values()] == [(120, 30)]

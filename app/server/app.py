@@ -50,6 +50,9 @@ from app.store import Store
 DEFAULT_DRAIN_TIMEOUT_S = 30.0
 WS_TRY_AGAIN_LATER = 1013  # RFC 6455 close code: the server is going away for a while
 WS_UNSUPPORTED = 1003
+# uvicorn's websockets accept permessage-deflate when a client offers it: every 20 ms media message
+# of a phone call inflated, and the bot's audio deflated, for base64 that hardly shrinks.
+UVICORN_OPTIONS: dict[str, object] = {"log_level": "warning", "lifespan": "on", "ws_per_message_deflate": False}
 
 
 class CallRunner(Protocol):

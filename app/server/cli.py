@@ -66,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.errors import ConfigError
-    from app.server.app import DEFAULT_DRAIN_TIMEOUT_S, DrainingServer, create_app
+    from app.server.app import DEFAULT_DRAIN_TIMEOUT_S, UVICORN_OPTIONS, DrainingServer, create_app
     from app.server.reload import BotSource
     from app.store import Store
 
@@ -87,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _run_workers(args, source, host, port, db, drain_timeout, workers)
     with Store(db) as store:
         app = create_app(source, store, drain_timeout_s=drain_timeout)
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(app, host=host, port=port, **UVICORN_OPTIONS)
         server = DrainingServer(config, app.state.frontdesk.calls, drain_timeout)
         _log_start(source, host, port, f"storage {db}")
         try:

@@ -21,7 +21,7 @@ import uvicorn
 from loguru import logger
 
 from app.errors import ConfigError
-from app.server.app import Calls, DrainingServer, create_app
+from app.server.app import UVICORN_OPTIONS, Calls, DrainingServer, create_app
 from app.server.peers import Board, PeerSettings, Peers
 from app.server.reload import BotSource
 from app.server.workers import RunSettings
@@ -38,7 +38,7 @@ def serve(settings: RunSettings, peer: PeerSettings, public: socket.socket, priv
     peers = Peers(peer, Board(cells, peer.count))
     with Store(settings.db) as store:
         app = create_app(source, store, drain_timeout_s=settings.drain_timeout_s, peers=peers)
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", log_config=_uvicorn_logging(peer.index))
+        config = uvicorn.Config(app, **UVICORN_OPTIONS, log_config=_uvicorn_logging(peer.index))  # type: ignore[arg-type]
         server = WorkerServer(config, app.state.frontdesk.calls, settings.drain_timeout_s, peers, public)
         # uvicorn re-raises the signals it caught once it has shut down: end quietly instead.
         for sig in (signal.SIGINT, signal.SIGTERM):

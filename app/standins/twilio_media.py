@@ -101,9 +101,11 @@ class MediaStreamsClient:
         self._quiet_since = 0.0
         self._turns = asyncio.Condition()
         self._tasks: list[asyncio.Task] = []
+        self.extensions: str | None = None  # the websocket extensions the server accepted
 
     async def __aenter__(self) -> MediaStreamsClient:
-        self._ws = await connect(self.url, max_size=2**22)
+        self._ws = await connect(self.url, max_size=2**22)  # offers permessage-deflate, as `websockets` does
+        self.extensions = self._ws.response.headers.get("Sec-WebSocket-Extensions")  # what the server took
         self._started = time.monotonic()
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self._send({

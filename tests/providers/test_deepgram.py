@@ -44,3 +44,10 @@ async def test_a_finalize_that_ends_the_utterance_gives_a_finalized_transcript_a
     assert kinds(down) == ["TranscriptionFrame"]
     (final,) = [f for f in down if isinstance(f, TranscriptionFrame)]
     assert final.text == "a beard trim" and final.finalized
+
+
+async def test_the_audio_socket_offers_no_compression():
+    # The SDK's websocket would offer permessage-deflate: each 20-40 ms of PCM deflated on the way out.
+    async with DeepgramStandIn(ScriptedTranscriber(["hello"]), final_latency_s=0.05) as s:
+        await run_test(stt(s), frames_to_send=[*chunks(tone(0.2)), SleepFrame(0.1)])
+    assert s.connections and "sec-websocket-extensions" not in s.connections[0].headers

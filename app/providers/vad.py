@@ -1,0 +1,57 @@
+"""Silero VAD (bundled with Pipecat) that does not wake its model for silence.
+
+Pipecat's VAD scores every 32 ms window with the Silero model, on a thread of its own per call:
+a model run and two thread hops thirty times a second, whether the caller speaks or not. A
+caller is quiet most of a call (the bot is talking, or it is their turn to think), and the VAD's
+own rule already says a quiet window is not speech: `speaking` needs the model's confidence AND
+a smoothed loudness of at least `min_volume`. So a window is answered "not speech" without the
+model when its samples are all near silence (peak below `QUIET_PEAK`, -50 dBFS) and the smoothed
+loudness is already below `min_volume` (the caller is not mid-word). Such windows are scored on
+the event loop (the loudness is still tracked), and the thread is used only for the model. The
+model's state is reset when it is woken again, as if the silence had been a fresh start.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADState
+
+QUIET_PEAK = 100  # of int16 full scale 32767: -50 dBFS, below a phone line's speech by far
+
+
+def quiet(audio: bytes | bytearray) -> bool:
+    """No sample of 16-bit PCM `audio` reaches `QUIET_PEAK` (empty audio is quiet)."""
+    if len(audio) < 2:
+        return True
+    samples = np.frombuffer(audio, dtype=np.int16, count=len(audio) // 2)
+    return int(samples.max()) < QUIET_PEAK and int(samples.min()) > -QUIET_PEAK
+
+
+class QuietGatedSileroVAD(SileroVADAnalyzer):
+    """`SileroVADAnalyzer` that skips the model (and its thread) for silent windows; see above."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._model_asleep = False
+        self.windows_scored = 0  # by the model
+        self.windows_skipped = 0
+
+    def _below_volume(self) -> bool:
+        return self._prev_volume < self.params.min_volume
+
+    async def analyze_audio(self, buffer: bytes) -> VADState:
+        if self._below_volume() and quiet(self._vad_buffer) and quiet(buffer):
+            return self._run_analyzer(buffer)  # no window here needs the model: no thread hop either
+        return await super().analyze_audio(buffer)
+
+    def voice_confidence(self, buffer) -> float:
+        if self._below_volume() and quiet(buffer):
+            self._model_asleep = True
+            self.windows_skipped += 1
+            return 0.0
+        if self._model_asleep:
+            self._model.reset_states()
+            self._model_asleep = False
+        self.windows_scored += 1
+        return super().voice_confidence(buffer)

@@ -1,0 +1,71 @@
+"""The quiet-gated Silero VAD: no model run (and no thread hop) for silence, the same decisions on speech."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams, VADState
+
+from app.providers.vad import QUIET_PEAK, QuietGatedSileroVAD, quiet
+from app.simulate.caller import synthesize
+
+RATE = 16000
+FRAME = 640  # 40 ms at 16 kHz, as a Twilio call's frames arrive
+
+
+def _states(vad, audio: np.ndarray) -> list[VADState]:
+    vad.set_sample_rate(RATE)
+
+    async def run():
+        return [await vad.analyze_audio(audio[i : i + FRAME].tobytes()) for i in range(0, len(audio) - FRAME + 1, FRAME)]
+
+    return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def call_audio() -> np.ndarray:
+    """Two caller lines with a second of silence before, between and after (a low hiss in one gap)."""
+    silence = np.zeros(RATE, dtype=np.int16)
+    hiss = (np.random.default_rng(1).standard_normal(RATE) * 15).astype(np.int16)  # well under QUIET_PEAK
+    one, two = synthesize("I'd like to book a haircut."), synthesize("Next Thursday at four.")
+    return np.concatenate([silence, one, hiss, silence, two, silence])
+
+
+def test_quiet_is_the_peak_under_the_threshold():
+    assert quiet(b"") and quiet(np.zeros(320, np.int16).tobytes())
+    assert quiet(np.full(320, QUIET_PEAK - 1, np.int16).tobytes()) and quiet(np.full(320, -QUIET_PEAK + 1, np.int16).tobytes())
+    assert not quiet(np.full(320, QUIET_PEAK, np.int16).tobytes()) and not quiet(np.full(320, -QUIET_PEAK, np.int16).tobytes())
+
+
+def test_decisions_match_pipecats_silero_while_silence_skips_the_model(call_audio):
+    params = VADParams(start_secs=0.2, stop_secs=0.2)
+    gated = QuietGatedSileroVAD(params=params)
+    expected = _states(SileroVADAnalyzer(params=params), call_audio)
+    got = _states(gated, call_audio)
+
+    def turns(states):  # the starts and stops of speech the aggregator acts on
+        return [i for i in range(1, len(states)) if (states[i] == VADState.SPEAKING) != (states[i - 1] == VADState.SPEAKING)]
+
+    assert len(turns(expected)) == 4  # two lines heard, each started and stopped
+    assert turns(got) == turns(expected)
+    # Most of the call is silence, and the model slept through it.
+    assert gated.windows_skipped > gated.windows_scored > 0
+    windows = len(call_audio) // gated.num_frames_required()
+    assert gated.windows_skipped > windows / 2
+
+
+def test_silence_never_reaches_the_models_thread():
+    vad = QuietGatedSileroVAD(params=VADParams())
+    vad.set_sample_rate(RATE)
+    used = []
+    vad._executor.submit = lambda *a, **k: used.append(a)  # noqa: SLF001 - the thread Pipecat runs the model on
+
+    async def run():
+        for _ in range(50):
+            assert await vad.analyze_audio(np.zeros(FRAME, np.int16).tobytes()) == VADState.QUIET
+
+    asyncio.run(run())
+    assert used == [] and vad.windows_scored == 0 and vad.windows_skipped == 50 * FRAME // 512
