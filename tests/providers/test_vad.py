@@ -40,7 +40,7 @@ def test_quiet_is_the_peak_under_the_threshold():
     assert not quiet(np.full(320, QUIET_PEAK, np.int16).tobytes()) and not quiet(np.full(320, -QUIET_PEAK, np.int16).tobytes())
 
 
-def test_decisions_match_pipecats_silero_while_silence_skips_the_model(call_audio):
+def test_decisions_match_pipecats_silero_within_a_frame_while_silence_skips_the_model(call_audio):
     params = VADParams(start_secs=0.2, stop_secs=0.2)
     gated = QuietGatedSileroVAD(params=params)
     expected = _states(SileroVADAnalyzer(params=params), call_audio)
@@ -50,22 +50,28 @@ def test_decisions_match_pipecats_silero_while_silence_skips_the_model(call_audi
         return [i for i in range(1, len(states)) if (states[i] == VADState.SPEAKING) != (states[i - 1] == VADState.SPEAKING)]
 
     assert len(turns(expected)) == 4  # two lines heard, each started and stopped
-    assert turns(got) == turns(expected)
+    # The same starts and stops, each within one 40 ms frame (the model's state differs after a
+    # skip; Piper's voice differs a little from run to run, so the clip does too).
+    assert len(turns(got)) == 4 and all(abs(a - b) <= 1 for a, b in zip(turns(got), turns(expected), strict=True)), (turns(got), turns(expected))
     # Most of the call is silence, and the model slept through it.
     assert gated.windows_skipped > gated.windows_scored > 0
     windows = len(call_audio) // gated.num_frames_required()
     assert gated.windows_skipped > windows / 2
 
 
-def test_silence_never_reaches_the_models_thread():
+def test_the_vad_runs_on_the_loop_and_silence_skips_the_model():
     vad = QuietGatedSileroVAD(params=VADParams())
     vad.set_sample_rate(RATE)
     used = []
     vad._executor.submit = lambda *a, **k: used.append(a)  # noqa: SLF001 - the thread Pipecat runs the model on
+    speech = synthesize("Hello there.")
 
     async def run():
         for _ in range(50):
             assert await vad.analyze_audio(np.zeros(FRAME, np.int16).tobytes()) == VADState.QUIET
+        assert vad.windows_scored == 0 and vad.windows_skipped == 50 * FRAME // 512
+        states = [await vad.analyze_audio(speech[i : i + FRAME].tobytes()) for i in range(0, len(speech) - FRAME + 1, FRAME)]
+        assert VADState.SPEAKING in states and vad.windows_scored > 0
 
     asyncio.run(run())
-    assert used == [] and vad.windows_scored == 0 and vad.windows_skipped == 50 * FRAME // 512
+    assert used == []  # no window went to the thread
