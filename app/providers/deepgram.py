@@ -8,16 +8,24 @@ drops. The strategy then waits out its STT safety net (`ttfs_p99_latency` less `
 150 ms) on every such turn. Here an empty `from_finalize` final is passed on as
 `STTFinalizedFrame`, which `FlowAwareTurnStop` takes as "nothing more is coming".
 
-The SDK's websocket offers permessage-deflate, and a server that takes it has every 20 ms of
-audio compressed on the way out: a tenth of a phone call's CPU, measured, for raw PCM that
-deflate hardly shrinks. The connection here offers no compression (`websockets`' own switch).
+Two settings of the Deepgram SDK, made once per process below (the SDK looks both up in its
+modules when a client or a connection is made):
+
+- Its websocket offers permessage-deflate, and a server that takes it has every frame of audio
+  compressed on the way out: a tenth of a phone call's CPU, measured, for raw PCM that deflate
+  hardly shrinks. The connection here offers no compression (`websockets`' own switch).
+- Each client builds an httpx client (for REST, unused by live transcription) with a TLS context
+  of its own: ~20 ms of the event loop per call, reading the CA bundle again. Here they share one.
 """
 
 from __future__ import annotations
 
 import functools
+import typing
 
+import deepgram.base_client as _base
 import deepgram.listen.v1.client as _listen
+import httpx
 from pipecat.services.deepgram.stt import DeepgramSTTService
 
 from processors.flow_turn import STTFinalizedFrame
@@ -33,6 +41,19 @@ class DeepgramLiveSTT(DeepgramSTTService):
                 await self.push_frame(STTFinalizedFrame())
 
 
-# The SDK looks its `connect` up in this module at every connection; once per process.
+@functools.cache
+def _tls() -> typing.Any:
+    return httpx.create_ssl_context()
+
+
+def _rest_client(timeout: float | None, follow_redirects: bool | None) -> httpx.AsyncClient:
+    """The SDK's default REST client, on the process's one TLS context."""
+    options: dict[str, typing.Any] = {"timeout": timeout, "verify": _tls()}
+    if follow_redirects is not None:
+        options["follow_redirects"] = follow_redirects
+    return httpx.AsyncClient(**options)
+
+
 if not isinstance(_listen.websockets_client_connect, functools.partial):
     _listen.websockets_client_connect = functools.partial(_listen.websockets_client_connect, compression=None)
+_base._make_default_async_client = _rest_client

@@ -51,3 +51,12 @@ async def test_the_audio_socket_offers_no_compression():
     async with DeepgramStandIn(ScriptedTranscriber(["hello"]), final_latency_s=0.05) as s:
         await run_test(stt(s), frames_to_send=[*chunks(tone(0.2)), SleepFrame(0.1)])
     assert s.connections and "sec-websocket-extensions" not in s.connections[0].headers
+
+
+def test_calls_share_one_tls_context():
+    # Each call's SDK client would read the CA bundle again (~20 ms of the event loop per call).
+    def tls(service: DeepgramLiveSTT):
+        return service._client._client_wrapper.httpx_client.httpx_client._transport._pool._ssl_context  # noqa: SLF001
+
+    one, two = (DeepgramLiveSTT(api_key=KEY, base_url="http://127.0.0.1:9") for _ in range(2))
+    assert tls(one) is tls(two)

@@ -75,3 +75,10 @@ def test_the_vad_runs_on_the_loop_and_silence_skips_the_model():
 
     asyncio.run(run())
     assert used == []  # no window went to the thread
+
+
+def test_calls_share_the_onnx_session_and_keep_their_own_state(call_audio):
+    one, two = QuietGatedSileroVAD(params=VADParams()), QuietGatedSileroVAD(params=VADParams())
+    assert one._model.session is two._model.session  # noqa: SLF001 - loaded once per process
+    _states(one, call_audio[: RATE * 3])  # one call hears speech; the other's model state is untouched
+    assert one._model._state.any() and not two._model._state.any()  # noqa: SLF001
