@@ -191,7 +191,6 @@ def assemble_call(
     call_id: str | None = None,
     on_bot_line: Callable[[str], None] | None = None,
     observers: list | None = None,
-    audio_rate: int | None = None,
 ) -> CallAssembly:
     call_id = call_id or uuid.uuid4().hex
     session = CallSession(bot, store, call_id=call_id, clock=clock)
@@ -209,10 +208,7 @@ def assemble_call(
     ])  # fmt: skip
     worker = PipelineWorker(
         pipeline,
-        # A transport with a rate of its own (a phone line) has STT, VAD and TTS run at it, both ways.
-        params=PipelineParams(enable_metrics=True, enable_usage_metrics=True, **(
-            {"audio_in_sample_rate": audio_rate, "audio_out_sample_rate": audio_rate} if audio_rate else {}
-        )),  # fmt: skip
+        params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),
         # The prebuilt client (WebRTC, Daily) and Pipecat's evals speak RTVI; a phone does not, and
         # RTVI's observer sees every push of every frame (a sixth of a phone call's CPU, measured).
         enable_rtvi=transport in RTVI_TRANSPORTS,

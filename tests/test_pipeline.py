@@ -62,7 +62,7 @@ async def test_the_bots_audio_stops_at_the_output_and_usage_is_metered_without_o
 
     bot = load_bot(ROOT / "bot.yaml")
     with Store(tmp_path / "calls.db") as store:
-        call = assemble_call(bot, store, clock=clock_for(bot, None), transport="twilio", audio_rate=8000)
+        call = assemble_call(bot, store, clock=clock_for(bot, None), transport="twilio")
     (processors,) = [p.processors for p in call.worker.pipeline.processors if p.processors]  # inside the worker's wrapper
     i = next(i for i, p in enumerate(processors) if isinstance(p, LLMAssistantAggregator))
     assert type(processors[i - 1]).__name__ == "FunctionFilter"
