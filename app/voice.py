@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -55,8 +56,50 @@ def spoken_lines(bot: LoadedBot) -> list[str]:
     return bot.flow.fixed_lines + template_heads(bot.flow.spoken_lines) + [faq.answer for faq in bot.config.faq]
 
 
+# What a call imports that a server has not imported by the time it serves: on a worker's first
+# call some 700 modules (a second of its event loop, through which every call on it stalls) unless
+# `warm_up` imports them first. Each provider's modules are imported only when bot.yaml uses it.
+CALL_MODULES = (
+    "pipecat.runner.utils",  # /ws: which kind of client this is (Twilio, Pipecat's evals)
+    "pipecat.evals.fastapi_transport",
+    "pipecat.evals.serializer",
+    "pipecat.evals.transport",
+    "pipecat.transports.websocket.server",
+    "pipecat.serializers.rtvi_client",
+    "pipecat.adapters.llm.services.open_ai_adapter",  # every LLMService's default adapter, the local brain's too
+    "pipecat.audio.vad.data",
+    "pipecat.utils.text.skip_tags_aggregator",
+    "pydantic.root_model",
+)
+PROVIDER_MODULES: dict[str, tuple[str, ...]] = {
+    # The SDK's httpx client imports its transport (httpcore) when made, its websocket client on connect.
+    # certifi finds its CA file through importlib.resources.
+    "deepgram": ("app.providers.deepgram", "pipecat.services.deepgram.stt", "deepgram.listen.client", "httpcore", "certifi", "importlib.resources.readers", "importlib.readers", "websockets.legacy.client"),
+    "cartesia": ("pipecat.services.cartesia.tts",),
+    # The Anthropic SDK's own httpx (httpx2) imports its transport and trust store when a client is
+    # made, anyio's backend on the first request.
+    "anthropic": ("app.providers.claude", "httpcore2", "truststore", "anyio._backends._asyncio", "anyio.streams.tls", "anyio.streams.stapled", "anyio.streams.memory"),
+    "whisper": ("app.providers.whisper",),
+    "piper": ("app.providers.piper",),
+}
+
+
+def call_modules(config: BotConfig) -> list[str]:
+    """The modules a call on this bot imports (`CALL_MODULES` and its providers')."""
+    modules = list(CALL_MODULES)
+    for provider in [*config.stt, *config.tts, *config.brain]:
+        modules += [m for m in PROVIDER_MODULES.get(provider.provider, ()) if m not in modules]
+    return modules
+
+
+def import_call_modules(config: BotConfig) -> None:
+    for module in call_modules(config):
+        importlib.import_module(module)
+
+
 async def warm_up(bot: LoadedBot) -> None:
-    """Load the embedded models and synthesize the bot's fixed lines before calls need them.
+    """Import what a call needs, load the embedded models and synthesize the bot's fixed lines
+    before calls need them.
 
     Off the event loop; safe to run in the background while calls are served (the models and the
     phrase cache are shared, process-wide)."""
@@ -65,6 +108,7 @@ async def warm_up(bot: LoadedBot) -> None:
     from app.providers.speech import piper_voice_dir, whisper_model_dir
     from app.providers.whisper import shared_whisper_model
 
+    await asyncio.to_thread(import_call_modules, bot.config)
     for stt in bot.config.stt:
         if isinstance(stt, WhisperSTT) and stt.model == "tiny.en":
             await asyncio.to_thread(shared_whisper_model, whisper_model_dir(), stt.compute_type)
