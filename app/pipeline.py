@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,13 +38,16 @@ from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 from app.config.load import LoadedBot
 from app.cost import UsageMeter, price_call
 from app.flows.checks import resolve_function
-from app.flows.session import CallSession
+from app.flows.session import CallSession, direct_functions
 from app.providers.brain import build_llms, lead_llm
 from app.store import Store
+from processors import push_path
 from processors.llm_failover import LLMFailover
 from processors.reply_guard import ReplyGuard
 from processors.transcript import BotTranscript
 from processors.turn_router import Models, TurnRouter
+
+push_path.install()  # every call's frames pushed without the work Pipecat does for nobody
 
 
 def clock_for(bot: LoadedBot, now: datetime | None) -> Callable[[], datetime]:
@@ -55,9 +59,9 @@ def clock_for(bot: LoadedBot, now: datetime | None) -> Callable[[], datetime]:
     return lambda: datetime.now(zone).replace(tzinfo=None)
 
 
-def flow_handlers(bot: LoadedBot, session: CallSession) -> list:
+def flow_handlers(bot: LoadedBot) -> list:
     """What Pipecat's `Flow` resolves names in: generated functions, user modules, action handlers."""
-    namespaces: list = [session.direct_functions()]
+    namespaces: list = [direct_functions(bot.flow)]
     namespaces += [importlib.import_module(m) for m in bot.flow.flow.handlers]
     actions = {}
     for node in bot.flow.config.nodes.values():
@@ -67,6 +71,21 @@ def flow_handlers(bot: LoadedBot, session: CallSession) -> list:
     if actions:
         namespaces.append(actions)
     return namespaces
+
+
+_flows: dict[int, PipecatFlow] = {}
+
+
+def bot_flow(bot: LoadedBot) -> PipecatFlow:
+    """Pipecat's Flow for a loaded bot, built once and shared by its calls (the direct functions
+    find their call through its FlowManager: `CallSession.attach`). Building one reads every
+    generated function's signature and docstring, ~4 ms of the event loop, too much per call."""
+    key = id(bot)
+    flow = _flows.get(key)
+    if flow is None:
+        flow = _flows[key] = PipecatFlow(bot.flow.config, handlers=flow_handlers(bot))
+        weakref.finalize(bot, _flows.pop, key, None)  # a reloaded bot.yaml is a new LoadedBot
+    return flow
 
 
 @dataclass
@@ -114,7 +133,6 @@ class CallAssembly:
         return result
 
     async def start(self) -> None:
-        self.session.flow_manager = self.flow_manager
         self.session.sync_state()
         await self.flow_manager.initialize(self.flow.initial_node)
 
@@ -191,6 +209,7 @@ def assemble_call(
     call_id: str | None = None,
     on_bot_line: Callable[[str], None] | None = None,
     observers: list | None = None,
+    audio_rate: int | None = None,
 ) -> CallAssembly:
     call_id = call_id or uuid.uuid4().hex
     session = CallSession(bot, store, call_id=call_id, clock=clock)
@@ -208,7 +227,10 @@ def assemble_call(
     ])  # fmt: skip
     worker = PipelineWorker(
         pipeline,
-        params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),
+        # A transport with a rate of its own (a phone line) has STT, VAD and TTS run at it, both ways.
+        params=PipelineParams(enable_metrics=True, enable_usage_metrics=True, **(
+            {"audio_in_sample_rate": audio_rate, "audio_out_sample_rate": audio_rate} if audio_rate else {}
+        )),  # fmt: skip
         # The prebuilt client (WebRTC, Daily) and Pipecat's evals speak RTVI; a phone does not, and
         # RTVI's observer sees every push of every frame (a sixth of a phone call's CPU, measured).
         enable_rtvi=transport in RTVI_TRANSPORTS,
@@ -220,8 +242,9 @@ def assemble_call(
         observers=observers or [],
     )
     meter.watch(pipeline.processors_with_metrics())
-    flow = PipecatFlow(bot.flow.config, handlers=flow_handlers(bot, session))
+    flow = bot_flow(bot)
     flow_manager = FlowManager(llm=brain, context_aggregator=aggregators, worker=worker, global_functions=flow.global_functions)
+    session.attach(flow_manager)
     store.start_call(call_id, bot=bot.config.name, flow=bot.flow.file, transport=transport, started_at=clock())
     logger.info(f"call {call_id}: {bot.config.name} on {bot.flow.file} via {transport}, brain {type(brain).__name__}")
     return CallAssembly(bot, session, brain, context, aggregators, transcript, worker, flow, flow_manager, meter)

@@ -251,6 +251,7 @@ async def run_voice_call(
             *(joining.call_inputs() if joining else []), CallerTranscript(on_line=caller_line),
         ],
         outputs=[tts, transport.output()],
+        audio_rate=getattr(transport, "audio_rate", None),
         user_params=voice_user_params(
             bot.config, lambda text: bool(holder) and holder[0].session.expects_more(text), early_llm=early, on_event=early_event,
         ), observers=observers,

@@ -62,7 +62,7 @@ async def test_the_bots_audio_stops_at_the_output_and_usage_is_metered_without_o
 
     bot = load_bot(ROOT / "bot.yaml")
     with Store(tmp_path / "calls.db") as store:
-        call = assemble_call(bot, store, clock=clock_for(bot, None), transport="twilio")
+        call = assemble_call(bot, store, clock=clock_for(bot, None), transport="twilio", audio_rate=8000)
     (processors,) = [p.processors for p in call.worker.pipeline.processors if p.processors]  # inside the worker's wrapper
     i = next(i for i, p in enumerate(processors) if isinstance(p, LLMAssistantAggregator))
     assert type(processors[i - 1]).__name__ == "FunctionFilter"
@@ -72,3 +72,37 @@ async def test_the_bots_audio_stops_at_the_output_and_usage_is_metered_without_o
     tokens = LLMTokenUsage(prompt_tokens=120, completion_tokens=30, total_tokens=150)
     await brain.push_frame(MetricsFrame(data=[LLMUsageMetricsData(processor=brain.name, value=tokens)]))
     assert [(u.input_tokens, u.output_tokens) for u in call.meter.usage.values()] == [(120, 30)]
+
+
+async def test_calls_on_one_bot_share_its_flow_and_each_books_for_itself(tmp_path, monkeypatch):
+    """Pipecat's Flow (the bot's nodes joined to the generated functions) is built once per loaded
+    bot; two calls in progress at once each fill and book their own details through it."""
+    import asyncio
+    from datetime import datetime
+
+    from app.chat import run_chat
+    from app.pipeline import bot_flow
+
+    for key in ("ANTHROPIC_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    bot = load_bot(ROOT / "bot.yaml")
+    assert bot_flow(bot) is bot_flow(bot) and bot_flow(load_bot(ROOT / "bot.yaml")) is not bot_flow(bot)
+    flows = []
+    both_ready = asyncio.Barrier(2)
+
+    async def turns(*lines: str):
+        await both_ready.wait()  # each caller speaks only once both calls are up
+        for line in lines:
+            yield line
+            await asyncio.sleep(0)
+
+    with Store(tmp_path / "calls.db") as store:
+        results = await asyncio.gather(*(
+            run_chat(bot, store, turns(f"I'd like a {service} this Saturday at {hour}. I'm {name}, {phone}", "yes"),
+                     now=datetime(2026, 11, 23, 10), on_ready=lambda call: flows.append(call.flow))
+            for service, hour, name, phone in (("beard trim", "eleven", "Tom Baker", "555 222 3333"), ("haircut", "two", "Ann Lee", "555 444 5555"))
+        ))  # fmt: skip
+        bookings = {(b.name, b.service, b.time.strftime("%H:%M"), b.phone) for b in store.list_bookings()}
+    assert len(flows) == 2 and flows[0] is flows[1] is bot_flow(bot)
+    assert [r.node for r in results] == ["booked", "booked"]
+    assert bookings == {("Tom Baker", "beard trim", "11:00", "5552223333"), ("Ann Lee", "haircut", "14:00", "5554445555")}

@@ -10,6 +10,7 @@ to go to, or "" to stay), which the compiled FlowConfig branches on.
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -87,17 +88,10 @@ class CallSession:
     def node(self) -> str | None:
         return self.flow_manager.current_node if self.flow_manager else None
 
-    def direct_functions(self) -> dict[str, Callable]:
-        """The generated direct functions, named as the compiled FlowConfig names them."""
-        bodies: dict[str, Callable[..., Awaitable[Result]]] = {
-            "fill": self.fill,
-            "confirm": self.confirm,
-            "update_order": self.update_order,
-            "finish_order": self.finish_order,
-            "start_over": self.start_over,
-            "repeat": self.repeat,
-        }
-        return {name: _direct_function(fn, bodies[fn.kind], self) for name, fn in self.flow.functions.items()}
+    def attach(self, flow_manager: FlowManager) -> None:
+        """This call's FlowManager: the flow's direct functions called by it act on this session."""
+        self.flow_manager = flow_manager
+        _SESSIONS[flow_manager] = self
 
     def sync_state(self) -> None:
         """Mirror the spoken values into Flows' state, which renders `{{ name }}` in task messages."""
@@ -472,11 +466,34 @@ def _mentions(text: str, words: tuple[str, ...]) -> bool:
     return any(f" {w.lower()} " in lowered for w in words if w)
 
 
-def _direct_function(fn: GeneratedFunction, body: Callable[..., Awaitable[Result]], session: CallSession) -> Callable:
-    """A Flows direct function with the generated signature: `(flow_manager, <params>=None)`."""
+# The FlowManager of each call in progress -> its session (`CallSession.attach`). The direct
+# functions are the bot's, built once with its Pipecat Flow (app/pipeline.py `bot_flow`), and
+# find the call they act for through the FlowManager that calls them.
+_SESSIONS: weakref.WeakKeyDictionary[FlowManager, CallSession] = weakref.WeakKeyDictionary()
+
+
+
+def direct_functions(flow: CompiledFlow) -> dict[str, Callable]:
+    """The generated direct functions, named as the compiled FlowConfig names them."""
+    return {name: _direct_function(fn) for name, fn in flow.functions.items()}
+
+
+def session_of(flow_manager: FlowManager) -> CallSession:
+    try:
+        return _SESSIONS[flow_manager]
+    except KeyError:
+        raise FlowRuntimeError("a flow function was called by a FlowManager no call session is attached to (CallSession.attach)") from None
+
+
+def _direct_function(fn: GeneratedFunction) -> Callable:
+    """A Flows direct function with the generated signature: `(flow_manager, <params>=None)`; its
+    body is the method of the calling session named after the function's kind (`fill`, ...)."""
+    method = fn.kind
+    if not callable(getattr(CallSession, method, None)):
+        raise FlowRuntimeError(f"generated function '{fn.name}' is of kind '{fn.kind}', which CallSession has no body for")
 
     async def direct(flow_manager: FlowManager, **kwargs: Any):
-        session.flow_manager = flow_manager
+        body: Callable[..., Awaitable[Result]] = getattr(session_of(flow_manager), method)
         result = await body(fn.node, **kwargs) if fn.node is not None else await body(**kwargs)
         logger.debug(f"{fn.name}({kwargs}) -> {result}")
         return result, TRANSITION_IN_YAML

@@ -54,10 +54,17 @@ from app.flows.session import CallSession
 
 TWILIO_API = "https://api.twilio.com"
 TWILIO_RATE = 8000  # Media Streams: mono mu-law at 8 kHz, both ways
-PIPELINE_IN_RATE = 16000  # what Silero VAD and Whisper take: the serializer upsamples the caller to it
+# A phone call's pipeline runs at Twilio's 8 kHz both ways: Silero VAD, Deepgram and Cartesia all
+# take 8 kHz (Whisper, Piper and smart-turn resample for themselves), and a phone line carries
+# nothing above 4 kHz to upsample for. Resampling in the serializer was not only CPU: Pipecat's
+# streaming resampler (soxr, very high quality) hands its output over in ~95 ms bursts, so the VAD
+# heard the caller stop up to a tenth of a second late, and the bot's first audio waited likewise.
+#
 # Twilio sends the caller in 20 ms messages; the pipeline takes them `CALLER_CHUNK_MS` at a time.
 # Every frame costs a dozen processor hops, a VAD call and an STT send, so this divides the CPU
 # of listening, for at most that much more before the VAD hears the caller stop (half on average).
+# Measured (bench/concurrent_calls.py, 20 calls): 40 ms frames cost the server a quarter more CPU
+# than 60 ms ones; 100 ms ones a tenth less, for 20 ms more wait on average.
 CALLER_CHUNK_MS = 60
 ANNOUNCED_TTL_S = 600.0  # how long a call announced by the webhook may take to open its stream
 PLAYED_GRACE_S = 2.0  # beyond the audio still playing, how long to wait for Twilio to echo the last mark
@@ -250,7 +257,7 @@ class TwilioCallSerializer(TwilioFrameSerializer):
     """
 
     def __init__(self, websocket: WebSocket, stream_sid: str, on_end: Callable[[bool], Awaitable[None]], reader_done: Callable[[], bool]):
-        params = TwilioFrameSerializer.InputParams(twilio_sample_rate=TWILIO_RATE, sample_rate=PIPELINE_IN_RATE, auto_hang_up=False)
+        params = TwilioFrameSerializer.InputParams(twilio_sample_rate=TWILIO_RATE, sample_rate=TWILIO_RATE, auto_hang_up=False)
         super().__init__(stream_sid, params=params)
         self._websocket = websocket
         self._on_end = on_end
@@ -295,8 +302,8 @@ class TwilioCallSerializer(TwilioFrameSerializer):
         if len(self._pending) < self._chunk_bytes:
             return None
         ulaw, self._pending = bytes(self._pending), bytearray()
-        audio = await ulaw_to_pcm(ulaw, TWILIO_RATE, PIPELINE_IN_RATE, self._input_resampler)
-        return InputAudioRawFrame(audio=audio, num_channels=1, sample_rate=PIPELINE_IN_RATE) if audio else None
+        audio = await ulaw_to_pcm(ulaw, TWILIO_RATE, TWILIO_RATE, self._input_resampler)  # same rate: decoding only
+        return InputAudioRawFrame(audio=audio, num_channels=1, sample_rate=TWILIO_RATE)
 
     def _observe(self, message: dict) -> None:
         event = message.get("event")
@@ -341,6 +348,8 @@ class TwilioTransport(FastAPIWebsocketTransport):
     """A Twilio call: Pipecat's websocket transport and Twilio serializer, keypad input, the
     caller's number, and the hang-up or transfer at the end (`app.voice.CallTransport`)."""
 
+    audio_rate = TWILIO_RATE  # the whole call's pipeline runs at it (`run_voice_call`)
+
     def __init__(self, websocket: WebSocket, *, stream_sid: str, call_sid: str, caller: str | None, account: TwilioAccount, bot: LoadedBot):
         self.call_sid = call_sid
         self.caller = caller
@@ -352,7 +361,7 @@ class TwilioTransport(FastAPIWebsocketTransport):
         self.serializer = TwilioCallSerializer(websocket, stream_sid, self._end, lambda: _reader_done(self.input()))
         params = FastAPIWebsocketParams(
             audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False, serializer=self.serializer,
-            audio_in_sample_rate=PIPELINE_IN_RATE, audio_out_sample_rate=TWILIO_RATE,  # TTS resampled once, to Twilio's rate
+            audio_in_sample_rate=TWILIO_RATE, audio_out_sample_rate=TWILIO_RATE,
             # The bot's audio to Twilio in 80 ms messages (Pipecat's default is 40): Twilio buffers
             # what it is sent, a `clear` empties it, and each message is a JSON + base64 + send.
             audio_out_10ms_chunks=8,

@@ -10,9 +10,7 @@ from pipecat.flows import FlowConfig
 
 from app.config.diagnostics import Diagnostics
 from app.config.load import load_bot, load_flow
-from app.flows.session import CallSession
 from app.pipeline import flow_handlers
-from app.store import Store
 from tests.conftest import ROOT
 
 
@@ -32,7 +30,7 @@ def test_plain_flow_config_is_unchanged_by_compiling():
     assert compiled.config.model_dump(exclude_none=True) == original.model_dump(exclude_none=True)
 
 
-def test_form_compiles_to_generated_functions_with_branching(tmp_path):
+def test_form_compiles_to_generated_functions_with_branching():
     bot = load_bot(ROOT / "bot.yaml")
     book = bot.flow.config.nodes["book"]
     fill = next(f for f in book.functions if f.name == "fill_book")
@@ -40,9 +38,7 @@ def test_form_compiles_to_generated_functions_with_branching(tmp_path):
     assert [f.name for f in book.functions] == ["fill_book", "confirm_book"]
     assert {f.name for f in bot.flow.config.global_functions} == {"speak_to_human", "start_over", "repeat_that", "goodbye"}
     # Joined to the generated functions, Pipecat's Flow resolves every name and builds tool schemas.
-    with Store(tmp_path / "db.sqlite") as store:
-        session = CallSession(bot, store, call_id="c1", clock=lambda: None)  # type: ignore[arg-type]
-        flow = PipecatFlow(bot.flow.config, handlers=flow_handlers(bot, session))
+    flow = PipecatFlow(bot.flow.config, handlers=flow_handlers(bot))
     schema = next(f for f in flow.node("book")["functions"] if f.name == "fill_book")
     assert set(schema.properties) == {"service", "date", "time", "name", "phone", "not_understood", "redo"}
     assert schema.required == []

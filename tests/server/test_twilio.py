@@ -167,31 +167,30 @@ def test_ws_takes_a_stream_announced_by_a_signed_webhook_and_refuses_others(in_p
     [(transport, name)] = calls.started
     assert name == "twilio" and isinstance(transport, TwilioTransport)
     assert (transport.call_sid, transport.caller) == (call_sid, CALLER)
-    # 8 kHz out (the TTS is resampled once, to Twilio's rate); the serializer upsamples the caller to 16 kHz for VAD and Whisper.
-    assert (transport._params.audio_out_sample_rate, transport._params.audio_in_sample_rate) == (8000, 16000)
+    # The call runs at the phone line's 8 kHz both ways: nothing is resampled on the way in or out.
+    assert (transport._params.audio_out_sample_rate, transport._params.audio_in_sample_rate) == (8000, 8000)
 
 
 # --- pieces of the call -------------------------------------------------------------------------
 
 
-async def test_the_caller_is_passed_on_three_messages_at_a_time_and_bad_media_is_dropped():
+async def test_the_caller_is_passed_on_in_60_ms_frames_at_8_khz_and_bad_media_is_dropped():
     serializer = TwilioCallSerializer(None, "MZ1", on_end=None, reader_done=lambda: True)
-    await serializer.setup(SimpleNamespace(audio_in_sample_rate=16000, audio_out_sample_rate=8000))
+    await serializer.setup(SimpleNamespace(audio_in_sample_rate=8000, audio_out_sample_rate=8000))
 
     def media(ulaw: bytes, payload: str | None = None) -> str:
         return json.dumps({"event": "media", "streamSid": "MZ1", "media": {"payload": payload or base64.b64encode(ulaw).decode()}})
 
     twenty_ms = bytes([0x7F] * 160)  # Twilio's message: 160 mu-law samples at 8 kHz
-    frames = [await serializer.deserialize(media(twenty_ms)) for _ in range(60)]  # 1.2 s
+    frames = [await serializer.deserialize(media(twenty_ms)) for _ in range(6)]
     assert CALLER_CHUNK_MS == 60
-    # Only every third message can complete a frame (the upsampler may hold some back for longer).
-    assert all(f is None for i, f in enumerate(frames) if i % 3 != 2) and any(frames)
-    assert {f.sample_rate for f in frames if f} == {16000}
-    assert sum(len(f.audio) for f in frames if f) >= 2 * 16000 * 1.0  # at least 1 s of the 1.2 s is through
+    assert [f is None for f in frames] == [True, True, False] * 2  # every third message completes a frame
+    assert {(f.sample_rate, len(f.audio)) for f in frames if f} == {(8000, 960)}  # 60 ms at 8 kHz, at once
     # Malformed media is dropped without losing the audio around it or raising.
     for bad in (media(b"", payload="not base64!"), '{"event": "media", "media": {"payload": 5}}', "{not json", '["media"]'):
         assert await serializer.deserialize(bad) is None
-    assert serializer._pending == bytearray()  # noqa: SLF001 - nothing half-taken from the bad ones
+    assert [await serializer.deserialize(media(twenty_ms)) for _ in range(2)] == [None, None]
+    assert len((await serializer.deserialize(media(twenty_ms))).audio) == 960
     dtmf = await serializer.deserialize(json.dumps({"event": "dtmf", "streamSid": "MZ1", "dtmf": {"digit": "5"}}))
     assert dtmf.button.value == "5"
 

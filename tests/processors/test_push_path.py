@@ -1,0 +1,123 @@
+"""The lean frame push (processors/push_path.py): what reaches the next processor, the push event
+handlers and the worker's observers is what Pipecat's own push delivers; only work for nobody is
+skipped."""
+
+from __future__ import annotations
+
+import pytest
+from loguru import logger
+from pipecat.frames.frames import ErrorFrame, Frame, TextFrame
+from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.tests.utils import run_test
+
+import processors.push_path as push_path
+from processors.push_path import install, pipecat_push_source_hash
+
+
+class Echo(FrameProcessor):
+    """Passes everything on; a `TextFrame("up")` is also sent back upstream."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        await self.push_frame(frame, direction)
+        if isinstance(frame, TextFrame) and frame.text == "up":
+            await self.push_frame(TextFrame("back"), FrameDirection.UPSTREAM)
+
+
+class Broken(FrameProcessor):
+    async def queue_frame(self, frame, direction=FrameDirection.DOWNSTREAM, callback=None):
+        if isinstance(frame, TextFrame) and frame.text == "boom":
+            raise RuntimeError("boom")
+        await super().queue_frame(frame, direction, callback)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        await self.push_frame(frame, direction)
+
+
+class Pushes(BaseObserver):
+    def __init__(self):
+        super().__init__()
+        self.seen: list[tuple[str, str, str]] = []
+
+    async def on_push_frame(self, data: FramePushed) -> None:
+        if isinstance(data.frame, TextFrame):
+            self.seen.append((data.source.name, data.destination.name, data.frame.text))
+
+
+def test_installed_over_the_pipecat_it_was_written_for():
+    assert pipecat_push_source_hash() == push_path.PIPECAT_PUSH_SHA256
+    assert install() is True
+    assert FrameProcessor.push_frame is push_path.push_frame
+    assert FrameProcessor._FrameProcessor__internal_push_frame is push_path._internal_push
+
+
+def test_a_different_pipecat_keeps_its_own_push(monkeypatch):
+    logs: list[str] = []
+    sink = logger.add(lambda m: logs.append(str(m)), level="WARNING")
+    monkeypatch.setattr(FrameProcessor, "push_frame", push_path._pipecat_push_frame)
+    monkeypatch.setattr(FrameProcessor, "_FrameProcessor__internal_push_frame", push_path._pipecat_internal_push)
+    monkeypatch.setattr(push_path, "PIPECAT_PUSH_SHA256", "0" * 64)
+    try:
+        assert install() is False
+    finally:
+        logger.remove(sink)
+    assert FrameProcessor.push_frame is push_path._pipecat_push_frame
+    assert any("left as it is" in line for line in logs)
+
+
+async def test_frames_go_both_ways_and_handlers_hear_every_push():
+    install()
+    echo = Echo()
+    before: list[str] = []
+    after: list[str] = []
+
+    @echo.event_handler("on_before_push_frame")
+    def _before(processor, frame):
+        if isinstance(frame, TextFrame):
+            before.append(frame.text)
+
+    @echo.event_handler("on_after_push_frame")
+    async def _after(processor, frame):
+        if isinstance(frame, TextFrame):
+            after.append(frame.text)
+
+    down, up = await run_test(echo, frames_to_send=[TextFrame("a"), TextFrame("up")], expected_down_frames=[TextFrame, TextFrame], expected_up_frames=[TextFrame])
+    assert [f.text for f in down] == ["a", "up"] and [f.text for f in up] == ["back"]
+    assert before == after == ["a", "up", "back"]
+
+
+async def test_observers_see_every_push_as_with_pipecats_push():
+    install()
+    observer = Pushes()
+    first, second = Echo(name="first"), Echo(name="second")
+    await run_test(Pipeline([first, second]), frames_to_send=[TextFrame("a")], expected_down_frames=[TextFrame], observers=[observer])
+    assert ("first", "second", "a") in observer.seen
+
+
+async def test_with_trace_logging_on_pipecats_push_runs():
+    install()
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="TRACE", filter="pipecat.processors.frame_processor")
+    try:
+        await run_test(Echo(name="traced"), frames_to_send=[TextFrame("a")], expected_down_frames=[TextFrame])
+    finally:
+        logger.remove(sink)
+    assert any("Pushing TextFrame" in line and "from traced" in line for line in lines)
+
+
+async def test_a_failing_next_processor_becomes_an_error_upstream():
+    install()
+    first = Echo(name="first")
+    down, up = await run_test(Pipeline([first, Broken()]), frames_to_send=[TextFrame("boom"), TextFrame("fine")], expected_down_frames=[TextFrame], expected_up_frames=[ErrorFrame])
+    assert [f.text for f in down] == ["fine"]
+    assert "boom" in up[0].error
+
+
+@pytest.fixture(autouse=True)
+def _pipecats_push_restored_after():
+    """Whatever a test did, the lean push is left installed, as app/pipeline.py installs it."""
+    yield
+    install()
