@@ -41,13 +41,13 @@ from app.flows.checks import resolve_function
 from app.flows.session import CallSession, direct_functions
 from app.providers.brain import build_llms, lead_llm
 from app.store import Store
-from processors import push_path
+from processors import frame_path
 from processors.llm_failover import LLMFailover
 from processors.reply_guard import ReplyGuard
 from processors.transcript import BotTranscript
 from processors.turn_router import Models, TurnRouter
 
-push_path.install()  # every call's frames pushed without the work Pipecat does for nobody
+frame_path.install()  # frames processed and pushed without the work Pipecat does for nobody
 
 
 def clock_for(bot: LoadedBot, now: datetime | None) -> Callable[[], datetime]:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 from collections.abc import Callable
 from datetime import datetime
@@ -119,6 +120,12 @@ async def warm_up(bot: LoadedBot) -> None:
             if model.exists():
                 await prewarm(model, spoken_lines(bot))
             break
+    # What is loaded now (modules, models, the bot) lives as long as the process. Python's full
+    # garbage collection walks every object it tracks (~170 ms for the ~290k here, measured), a
+    # pause of every call on this process, and calls allocate enough to start one now and then.
+    # Frozen objects are left out; a full collection then walks the calls' own objects (~75 ms at
+    # 25 phone calls, measured).
+    gc.freeze()
 
 
 def early_llm_on(config: BotConfig) -> bool:

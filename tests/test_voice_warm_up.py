@@ -1,7 +1,8 @@
 """The server's warm-up (app/voice.py `warm_up`) imports everything a call needs: after it, a
 phone call on the production chains (Deepgram, Claude, Cartesia stand-ins, the embedded stack
 behind them) imports no module. Otherwise a worker's first call imports some 700 of them on the
-event loop, stalling every call on that worker for about a second.
+event loop, stalling every call on that worker for about a second. And what it loaded is frozen
+out of the garbage collector's full collections (each walked all of it: ~170 ms of the loop).
 
 The check needs a fresh interpreter (this one has imported everything already): the test runs this
 file as a script, which serves `create_app` on loopback and places one Twilio call after warm-up.
@@ -10,6 +11,7 @@ file as a script, which serves `create_app` on loopback and places one Twilio ca
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import re
@@ -32,6 +34,7 @@ def test_a_call_after_warm_up_imports_nothing():
     assert report["greeting_heard"], done.stderr[-3000:]
     assert report["brain"] == "LLMFailover" and report["providers_imported_before"]
     assert report["imported_during_call"] == []
+    assert report["frozen_after_warm_up"] > 100_000  # ~290k objects: modules, models, the bot
 
 
 async def _post(port: int, path: str, form: dict[str, str]) -> str:
@@ -93,6 +96,7 @@ async def _one_call() -> dict:
             server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
             serving = asyncio.create_task(server.serve())
             await asyncio.wait_for(warmed.wait(), 120)
+            frozen = gc.get_freeze_count()
             port = server.servers[0].sockets[0].getsockname()[1]
             providers = {"app.providers.deepgram", "app.providers.claude", "pipecat.services.cartesia.tts"}
             before = set(sys.modules)
@@ -110,7 +114,7 @@ async def _one_call() -> dict:
             imported = sorted(set(sys.modules) - before)
             server.should_exit = True
             await serving
-    return {"greeting_heard": heard, "imported_during_call": imported, "providers_imported_before": providers <= before, "brain": _brain(lines)}
+    return {"greeting_heard": heard, "imported_during_call": imported, "providers_imported_before": providers <= before, "brain": _brain(lines), "frozen_after_warm_up": frozen}
 
 
 def _brain(log: list[str]) -> str | None:

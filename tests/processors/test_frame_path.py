@@ -1,6 +1,6 @@
-"""The lean frame push (processors/push_path.py): what reaches the next processor, the push event
-handlers and the worker's observers is what Pipecat's own push delivers; only work for nobody is
-skipped."""
+"""The lean frame path (processors/frame_path.py): what reaches the next processor, the process and
+push event handlers and the worker's observers is what Pipecat's own code delivers; only work for
+nobody is skipped."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import run_test
 
-import processors.push_path as push_path
-from processors.push_path import install, pipecat_push_source_hash
+import processors.frame_path as frame_path
+from processors.frame_path import LEAN, PIPECAT, install, pipecat_source_hash
 
 
 class Echo(FrameProcessor):
@@ -37,6 +37,14 @@ class Broken(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
+class Failing(FrameProcessor):
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, TextFrame) and frame.text == "boom":
+            raise RuntimeError("boom")
+        await self.push_frame(frame, direction)
+
+
 class Pushes(BaseObserver):
     def __init__(self):
         super().__init__()
@@ -48,45 +56,55 @@ class Pushes(BaseObserver):
 
 
 def test_installed_over_the_pipecat_it_was_written_for():
-    assert pipecat_push_source_hash() == push_path.PIPECAT_PUSH_SHA256
+    assert pipecat_source_hash() == frame_path.PIPECAT_SHA256
     assert install() is True
-    assert FrameProcessor.push_frame is push_path.push_frame
-    assert FrameProcessor._FrameProcessor__internal_push_frame is push_path._internal_push
+    assert all(getattr(FrameProcessor, name) is method for name, method in LEAN.items())
 
 
-def test_a_different_pipecat_keeps_its_own_push(monkeypatch):
+def test_a_different_pipecat_keeps_its_own_code(monkeypatch):
     logs: list[str] = []
     sink = logger.add(lambda m: logs.append(str(m)), level="WARNING")
-    monkeypatch.setattr(FrameProcessor, "push_frame", push_path._pipecat_push_frame)
-    monkeypatch.setattr(FrameProcessor, "_FrameProcessor__internal_push_frame", push_path._pipecat_internal_push)
-    monkeypatch.setattr(push_path, "PIPECAT_PUSH_SHA256", "0" * 64)
+    for name, method in PIPECAT.items():
+        monkeypatch.setattr(FrameProcessor, name, method)
+    monkeypatch.setattr(frame_path, "PIPECAT_SHA256", "0" * 64)
     try:
         assert install() is False
     finally:
         logger.remove(sink)
-    assert FrameProcessor.push_frame is push_path._pipecat_push_frame
+    assert all(getattr(FrameProcessor, name) is method for name, method in PIPECAT.items())
     assert any("left as it is" in line for line in logs)
 
 
-async def test_frames_go_both_ways_and_handlers_hear_every_push():
+async def test_frames_go_both_ways_and_handlers_hear_every_process_and_push():
     install()
     echo = Echo()
-    before: list[str] = []
-    after: list[str] = []
+    heard: dict[str, list[str]] = {}
 
-    @echo.event_handler("on_before_push_frame")
-    def _before(processor, frame):
-        if isinstance(frame, TextFrame):
-            before.append(frame.text)
+    def record(event: str):
+        def handler(processor, frame):
+            if isinstance(frame, TextFrame):
+                heard.setdefault(event, []).append(frame.text)
+
+        return handler
+
+    for event in ("on_before_process_frame", "on_after_process_frame", "on_before_push_frame"):
+        echo.add_event_handler(event, record(event))
 
     @echo.event_handler("on_after_push_frame")
-    async def _after(processor, frame):
-        if isinstance(frame, TextFrame):
-            after.append(frame.text)
+    async def _after(processor, frame):  # async handlers too
+        record("on_after_push_frame")(processor, frame)
 
     down, up = await run_test(echo, frames_to_send=[TextFrame("a"), TextFrame("up")], expected_down_frames=[TextFrame, TextFrame], expected_up_frames=[TextFrame])
     assert [f.text for f in down] == ["a", "up"] and [f.text for f in up] == ["back"]
-    assert before == after == ["a", "up", "back"]
+    assert heard["on_before_push_frame"] == heard["on_after_push_frame"] == ["a", "up", "back"]
+    assert heard["on_before_process_frame"] == heard["on_after_process_frame"] == ["a", "up"]
+
+
+async def test_a_processing_error_goes_upstream_and_the_next_frame_is_processed():
+    install()
+    down, up = await run_test(Failing(), frames_to_send=[TextFrame("boom"), TextFrame("fine")], expected_down_frames=[TextFrame], expected_up_frames=[ErrorFrame])
+    assert [f.text for f in down] == ["fine"]
+    assert "Error processing frame: boom" in up[0].error
 
 
 async def test_observers_see_every_push_as_with_pipecats_push():
@@ -118,6 +136,6 @@ async def test_a_failing_next_processor_becomes_an_error_upstream():
 
 @pytest.fixture(autouse=True)
 def _pipecats_push_restored_after():
-    """Whatever a test did, the lean push is left installed, as app/pipeline.py installs it."""
+    """Whatever a test did, the lean path is left installed, as app/pipeline.py installs it."""
     yield
     install()

@@ -1,0 +1,108 @@
+"""A frame's way through a Pipecat processor, without the work Pipecat does when nobody listens.
+
+Every processor, for every frame it processes and every frame it pushes (a phone call makes
+thousands a second at 50 calls), does besides the work itself:
+
+- four event calls (`on_before/after_process_frame`, `on_before/after_push_frame`), each a
+  coroutine created and awaited, whether or not a handler is registered (here only the services
+  have one, the usage meter's `on_before_push_frame`);
+- per push, a `logger.trace(f"Pushing {frame} ... from {self} to {self._next}")`, whose f-string
+  (three `__str__`s) is built before loguru drops it, trace being off;
+- per push, a `FramePushed` record and an awaited call to the worker's observer, which returns at
+  once when the worker has no observers (a phone call has none: see `app/pipeline.py`).
+
+Measured with py-spy on `frontdesk run` at 50 calls: ~10% of the event loop. `install()` replaces
+`FrameProcessor.push_frame` and the private `__internal_push_frame` and `__process_frame` with
+versions that skip each of these exactly when it would do nothing, and otherwise run Pipecat's
+own code: what the next processor, the handlers and the observers get is unchanged
+(tests/processors/test_frame_path.py). Written against pipecat-ai 1.14 (pinned in pyproject.toml):
+if Pipecat's code for these is not the one this was written for, `install()` leaves Pipecat's in
+place and logs a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+
+from loguru import logger
+from pipecat.frames.frames import Frame
+from pipecat.pipeline.worker_observer import WorkerObserver
+from pipecat.processors.frame_processor import FrameCallback, FrameDirection, FrameProcessor
+from pipecat.utils.errors import ErrorCategory
+
+TRACE = 5  # loguru's level number for TRACE
+# sha256 of the source of the three methods of Pipecat's FrameProcessor this replaces, in pipecat-ai 1.14.
+PIPECAT_SHA256 = "98fe8913644045c846d2b0e0206f27a7c6730e39eed3d0fd45d8362cf98c69ab"
+
+PIPECAT = {
+    "push_frame": FrameProcessor.push_frame,
+    "_FrameProcessor__internal_push_frame": FrameProcessor._FrameProcessor__internal_push_frame,  # type: ignore[attr-defined]
+    "_FrameProcessor__process_frame": FrameProcessor._FrameProcessor__process_frame,  # type: ignore[attr-defined]
+}
+
+
+def pipecat_source_hash() -> str:
+    source = "".join(inspect.getsource(method) for method in PIPECAT.values())
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def _tracing() -> bool:
+    """Whether loguru would emit a trace message (its lowest handler level is TRACE or below)."""
+    return getattr(logger._core, "min_level", 0) <= TRACE  # type: ignore[attr-defined]
+
+
+def _has_handlers(processor: FrameProcessor, event: str) -> bool:
+    handler = processor._event_handlers.get(event)
+    return handler is not None and bool(handler.handlers)
+
+
+async def push_frame(self: FrameProcessor, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM) -> None:
+    if _has_handlers(self, "on_before_push_frame"):
+        await self._call_event_handler("on_before_push_frame", frame)
+    await self._FrameProcessor__internal_push_frame(frame, direction)  # type: ignore[attr-defined]
+    if _has_handlers(self, "on_after_push_frame"):
+        await self._call_event_handler("on_after_push_frame", frame)
+
+
+async def _internal_push(self: FrameProcessor, frame: Frame, direction: FrameDirection) -> None:
+    setup = self._setup
+    observer = setup.observer if setup else None
+    if observer is not None and not (isinstance(observer, WorkerObserver) and not observer._proxies) or _tracing():
+        await PIPECAT["_FrameProcessor__internal_push_frame"](self, frame, direction)
+        return
+    target = self._next if direction == FrameDirection.DOWNSTREAM else self._prev if direction == FrameDirection.UPSTREAM else None
+    if target is None:
+        return
+    try:
+        await target.queue_frame(frame, direction)
+    except Exception as e:  # as Pipecat's: the error goes upstream, the call goes on
+        await self.push_error(error_msg=f"Uncaught exception: {e}", exception=e, category=ErrorCategory.UNKNOWN)
+
+
+async def _process(self: FrameProcessor, frame: Frame, direction: FrameDirection, callback: FrameCallback | None) -> None:
+    try:
+        if _has_handlers(self, "on_before_process_frame"):
+            await self._call_event_handler("on_before_process_frame", frame)
+        await self.process_frame(frame, direction)
+        if callback:
+            await callback(self, frame, direction)
+        if _has_handlers(self, "on_after_process_frame"):
+            await self._call_event_handler("on_after_process_frame", frame)
+    except Exception as e:  # as Pipecat's
+        await self.push_error(error_msg=f"Error processing frame: {e}", exception=e, category=ErrorCategory.UNKNOWN)
+
+
+LEAN = {"push_frame": push_frame, "_FrameProcessor__internal_push_frame": _internal_push, "_FrameProcessor__process_frame": _process}
+
+
+def install() -> bool:
+    """Put the lean versions in place (idempotent); False if Pipecat's are not the expected ones."""
+    if FrameProcessor.push_frame is push_frame:
+        return True
+    if pipecat_source_hash() != PIPECAT_SHA256:
+        logger.warning("Pipecat's FrameProcessor push/process code is not the one processors/frame_path.py was written for: left as it is")
+        return False
+    for name, method in LEAN.items():
+        setattr(FrameProcessor, name, method)
+    return True
