@@ -80,7 +80,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import pct  # noqa: E402
+from app.simulate.stats import pct  # noqa: E402
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402

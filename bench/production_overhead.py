@@ -67,7 +67,7 @@ from loguru import logger
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import pct  # noqa: E402
+from app.simulate.stats import pct  # noqa: E402
 
 from app.config.load import LoadedBot, load_bot  # noqa: E402
 import numpy as np  # noqa: E402

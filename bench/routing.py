@@ -49,7 +49,7 @@ from loguru import logger
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import pct  # noqa: E402
+from app.simulate.stats import pct  # noqa: E402
 
 from pipecat.frames.frames import LLMContextFrame, LLMTextFrame, TranscriptionFrame, TTSSpeakFrame  # noqa: E402
 

@@ -5,7 +5,6 @@ first words and the bot's first audio arrive."""
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 import wave
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from app.chat import ChatResult
 from app.config.load import LoadedBot
 from app.pipeline import CallAssembly
 from app.simulate.caller import RATE, CallerTurn, noise_rms, read_wav, synthesize
+from app.simulate.stats import pct
 from app.simulate.transport import Line, Played, SimulatedTransport
 from app.store import Store
 from app.voice import run_voice_call, warm_up
@@ -58,18 +58,10 @@ class SimulationResult:
         out = self.chat.as_json()
         out["turns"] = self.turns
         v2v = [t["latency_ms"]["voice_to_voice"] for t in self.turns if t["latency_ms"]["voice_to_voice"] is not None]
-        out["latency_ms"] = {"voice_to_voice_p50": _pct(v2v, 50), "voice_to_voice_p95": _pct(v2v, 95)}
+        out["latency_ms"] = {"voice_to_voice_p50": pct(v2v, 50), "voice_to_voice_p95": pct(v2v, 95)}
         if self.barge_ins:
             out["barge_ins"] = self.barge_ins
         return out
-
-
-def _pct(values: list[float], p: int) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return round(values[0], 1)
-    return round(statistics.quantiles(values, n=100, method="inclusive")[p - 1], 1)
 
 
 class Simulation:

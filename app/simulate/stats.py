@@ -1,4 +1,4 @@
-"""What the benchmarks share."""
+"""Percentiles as the simulator's reports and the benchmarks quote them."""
 
 from __future__ import annotations
 
