@@ -8,6 +8,7 @@ caller's words heard once and answered once, each bot line heard once, in full."
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ BOOK = "I'd like to book a beard trim this Saturday at eleven"
 NAME = "I'm Tom Baker"
 GREETING = "Thanks for calling Shear Delight. Would you like to book, reschedule or cancel an appointment?"
 ASK_NAME = "Sure, let's get you booked. Can I get your name, please?"  # service, day and time heard
+ASK_TIME = "Sure, let's get you booked. What time would suit you on Saturday, November 28th?"  # "at eleven" not heard
 ASK_PHONE = "And what's the best phone number to reach you?"
 # What a faulty Deepgram would say: it must never reach the brain.
 WRONG = "cancel my appointment please"
@@ -196,7 +198,10 @@ async def test_a_failing_cartesia_hands_every_line_to_piper(tmp_path, cartesia, 
         monkeypatch.setattr(simulate_run, "IDLE_S", LINE_GAP_S)
     cartesia.script.set(default=fault)
     call = await place_call(tmp_path, [BOOK], cartesia=cartesia)
-    assert call.lines == [GREETING, ASK_NAME]
+    # Whisper (tiny.en, the STT here) now and then loses "at eleven" of the synthesized caller
+    # under load (a full-suite run); the bot then rightly asks for the time instead.
+    (heard,) = call.heard
+    assert call.lines == [GREETING, ASK_NAME if re.search(r"\b(eleven|11)\b", heard.lower()) else ASK_TIME], heard
     assert call.counters["failover:tts"] >= 1
     assert call.result.turns[0]["latency_ms"]["voice_to_voice"] is not None  # the answer was heard
     assert_heard_once_in_full(call)
