@@ -65,10 +65,15 @@ async def push_frame(self: FrameProcessor, frame: Frame, direction: FrameDirecti
         await self._call_event_handler("on_after_push_frame", frame)
 
 
+def _observed(processor: FrameProcessor) -> bool:
+    """Whether the worker has an observer that would see this push (a `WorkerObserver` with no
+    observers behind it returns at once)."""
+    observer = processor._setup.observer if processor._setup else None
+    return observer is not None and not (isinstance(observer, WorkerObserver) and not observer._proxies)
+
+
 async def _internal_push(self: FrameProcessor, frame: Frame, direction: FrameDirection) -> None:
-    setup = self._setup
-    observer = setup.observer if setup else None
-    if observer is not None and not (isinstance(observer, WorkerObserver) and not observer._proxies) or _tracing():
+    if _observed(self) or _tracing():
         await PIPECAT["_FrameProcessor__internal_push_frame"](self, frame, direction)
         return
     target = self._next if direction == FrameDirection.DOWNSTREAM else self._prev if direction == FrameDirection.UPSTREAM else None

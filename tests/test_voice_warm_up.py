@@ -82,15 +82,6 @@ async def _one_call() -> dict:
             await warm_up(loaded)
             warmed.set()
 
-        calls = []
-
-        async def run_call(*args, **kwargs):
-            from app.voice import run_voice_call
-
-            result = await run_voice_call(*args, **kwargs)
-            calls.append(result)
-            return result
-
         with Store(work / "calls.db") as store:
             app = create_app(BotSource(bot), store, drain_timeout_s=2.0, warm_up=warm_up_then_signal)
             server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
@@ -105,9 +96,9 @@ async def _one_call() -> dict:
             stream = ET.fromstring(twiml).find("./Connect/Stream")
             parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
             async with MediaStreamsClient(f"ws://127.0.0.1:{port}/ws", call_sid=call_sid, account_sid=account, parameters=parameters) as client:
-                await client.playing()
-                heard = True
+                greeting = await client.playing()
                 await asyncio.sleep(0.5)
+                heard = len(greeting.audio) > 0
             async with asyncio.timeout(10):
                 while app.state.frontdesk.calls.active:
                     await asyncio.sleep(0.05)

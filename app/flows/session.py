@@ -472,7 +472,6 @@ def _mentions(text: str, words: tuple[str, ...]) -> bool:
 _SESSIONS: weakref.WeakKeyDictionary[FlowManager, CallSession] = weakref.WeakKeyDictionary()
 
 
-
 def direct_functions(flow: CompiledFlow) -> dict[str, Callable]:
     """The generated direct functions, named as the compiled FlowConfig names them."""
     return {name: _direct_function(fn) for name, fn in flow.functions.items()}

@@ -135,7 +135,7 @@ async def test_a_failing_next_processor_becomes_an_error_upstream():
 
 
 @pytest.fixture(autouse=True)
-def _pipecats_push_restored_after():
+def _lean_path_left_installed():
     """Whatever a test did, the lean path is left installed, as app/pipeline.py installs it."""
     yield
     install()
