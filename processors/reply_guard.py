@@ -540,7 +540,7 @@ class ReplyGuard(FrameProcessor):
     ):
         if max_sentences < 1:
             raise ValueError(f"ReplyGuard: max_sentences must be at least 1, got {max_sentences}")
-        super().__init__(**kwargs)
+        super().__init__(**{"enable_direct_mode": True, **kwargs})  # text in, text out: no queue, no task of its own
         self._limit = max_sentences
         self._max = max_sentences
         self._clean = strip_markdown
@@ -652,7 +652,7 @@ class _CancelFence(FrameProcessor):
     """Stops the guard's upstream `InterruptionFrame` once it has passed the brain."""
 
     def __init__(self, cancel_ids: list[int], **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**{"enable_direct_mode": True, **kwargs})  # a look at each frame: no queue, no task of its own
         self._cancel_ids = cancel_ids
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):

@@ -45,12 +45,13 @@ from pipecat.frames.frames import AudioRawFrame, CancelFrame, EndFrame, Frame, I
 from pipecat.processors.aggregators.dtmf_aggregator import DTMFAggregator
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.serializers.twilio import TwilioFrameSerializer
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketOutputTransport, FastAPIWebsocketParams, FastAPIWebsocketTransport
 from starlette.websockets import WebSocketState
 
 from app.config.bot import BotConfig, env_name
 from app.config.load import LoadedBot
 from app.flows.session import CallSession
+from processors.prompt_output import PromptSyncFrames
 
 TWILIO_API = "https://api.twilio.com"
 TWILIO_RATE = 8000  # Media Streams: mono mu-law at 8 kHz, both ways
@@ -344,6 +345,10 @@ def _event(text: str) -> dict:
     return message if isinstance(message, dict) else {}
 
 
+class TwilioOutputTransport(PromptSyncFrames, FastAPIWebsocketOutputTransport):
+    """Pipecat's websocket output, handing frames on at once when no audio is ahead of them."""
+
+
 class TwilioTransport(FastAPIWebsocketTransport):
     """A Twilio call: Pipecat's websocket transport and Twilio serializer, keypad input, the
     caller's number, and the hang-up or transfer at the end (`app.voice.CallTransport`)."""
@@ -367,6 +372,7 @@ class TwilioTransport(FastAPIWebsocketTransport):
             audio_out_10ms_chunks=8,
         )  # fmt: skip
         super().__init__(websocket, params)
+        self._output = TwilioOutputTransport(self, self._client, self._params, name=self._output_name)
 
     def call_inputs(self) -> list[FrameProcessor]:
         return [self.keypad]

@@ -148,6 +148,7 @@ class DeepgramConnection:
     fault: Fault = field(default_factory=Fault)
     control: list[str] = field(default_factory=list)  # KeepAlive / Finalize / CloseStream, in order
     audio_bytes: int = 0
+    audio_messages: int = 0
     utterances: list[Utterance] = field(default_factory=list)
     sent: list[dict] = field(default_factory=list)  # every JSON message sent
     close_code: int | None = None  # set when the stand-in closed the socket
@@ -354,6 +355,7 @@ class _Session:
                 continue
             if isinstance(message, bytes):
                 self.record.audio_bytes += len(message)
+                self.record.audio_messages += 1
                 self._audio(message)
                 continue
             try:

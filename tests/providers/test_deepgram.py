@@ -60,3 +60,18 @@ def test_calls_share_one_tls_context():
 
     one, two = (DeepgramLiveSTT(api_key=KEY, base_url="http://127.0.0.1:9") for _ in range(2))
     assert tls(one) is tls(two)
+
+
+async def test_audio_goes_in_60_ms_messages_and_the_rest_before_the_finalize():
+    # 0.8 s of 20 ms frames: 40 frames, sent as 13 messages of 60 ms and the last 20 ms at the VAD stop.
+    async with DeepgramStandIn(ScriptedTranscriber(["a beard trim"]), end_silence_s=1.0, final_latency_s=0.05) as s:
+        audio = chunks(tone(0.6), quiet(0.2))
+        frames = [VADUserStartedSpeakingFrame(), *audio, SleepFrame(0.2), VADUserStoppedSpeakingFrame(stop_secs=0.2), SleepFrame(0.3)]
+        down, _ = await run_test(stt(s), frames_to_send=frames)
+    (connection,) = s.connections
+    assert len(audio) == 40 and connection.audio_messages == 14
+    assert connection.audio_bytes == sum(len(f.audio) for f in audio)  # nothing held back at the end
+    (utterance,) = connection.utterances
+    assert utterance.ended_by == "finalize" and len(utterance.audio) >= len(tone(0.6)) * 2
+    (final,) = [f for f in down if isinstance(f, TranscriptionFrame)]
+    assert final.text == "a beard trim" and final.finalized

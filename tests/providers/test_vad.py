@@ -9,7 +9,7 @@ import pytest
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 
-from app.providers.vad import QUIET_PEAK, QuietGatedSileroVAD, quiet
+from app.providers.vad import QUIET_PEAK, VOLUME_EVERY, QuietGatedSileroVAD, quiet
 from app.simulate.caller import synthesize
 
 RATE = 16000
@@ -57,6 +57,8 @@ def test_decisions_match_pipecats_silero_within_a_frame_while_silence_skips_the_
     assert gated.windows_skipped > gated.windows_scored > 0
     windows = len(call_audio) // gated.num_frames_required()
     assert gated.windows_skipped > windows / 2
+    # The loudness was measured every other window (VOLUME_EVERY), and the decisions above held.
+    assert abs(gated.loudness_measured - windows / VOLUME_EVERY) <= 2
 
 
 def test_the_vad_runs_on_the_loop_and_silence_skips_the_model():

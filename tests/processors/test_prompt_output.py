@@ -1,0 +1,110 @@
+"""PromptSyncFrames: a frame with no audio ahead of it passes the output transport at once; behind
+audio it waits its turn, as in Pipecat."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pipecat.frames.frames import (
+    FunctionCallResultFrame,
+    OutputAudioRawFrame,
+    OutputTransportMessageFrame,
+    StartFrame,
+    TTSAudioRawFrame,
+)
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.tests.utils import run_test
+from pipecat.transports.base_output import BaseOutputTransport
+from pipecat.transports.base_transport import TransportParams
+
+from processors.prompt_output import PromptSyncFrames
+
+RATE = 8000
+CHUNK_S = 0.04  # Pipecat's default output chunk: 4 x 10 ms
+WRITE_S = 0.03  # how long writing a chunk takes here (a real transport paces its writes)
+
+
+class Output(PromptSyncFrames, BaseOutputTransport):
+    """An output transport that records what it wrote and sent, and when."""
+
+    def __init__(self):
+        super().__init__(TransportParams(audio_out_enabled=True, audio_out_sample_rate=RATE, audio_out_end_silence_secs=0))
+        self.events: list[str] = []
+
+    async def start(self, frame: StartFrame):
+        await super().start(frame)
+        await self.set_transport_ready(frame)
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        await asyncio.sleep(WRITE_S)
+        self.events.append("audio")
+        return True
+
+    async def send_message(self, frame):
+        self.events.append(f"message {frame.message}")
+
+
+class Stamp(FrameProcessor):
+    """After the transport: notes when each non-audio frame gets there."""
+
+    def __init__(self, output: Output):
+        super().__init__(enable_direct_mode=True)  # notes the frame as the transport pushes it
+        self.output = output
+
+    async def process_frame(self, frame, direction):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, (FunctionCallResultFrame, OutputTransportMessageFrame)):
+            self.output.events.append(f"passed {type(frame).__name__}")
+        await self.push_frame(frame, direction)
+
+
+def _result() -> FunctionCallResultFrame:
+    return FunctionCallResultFrame(function_name="fill_book", tool_call_id="t1", arguments={}, result={"ok": True})
+
+
+def _audio(seconds: float) -> TTSAudioRawFrame:
+    return TTSAudioRawFrame(audio=b"\x10\x00" * int(RATE * seconds), sample_rate=RATE, num_channels=1, context_id="c")
+
+
+async def _run(frames) -> Output:
+    from pipecat.pipeline.pipeline import Pipeline
+
+    output = Output()
+    await run_test(Pipeline([output, Stamp(output)]), frames_to_send=frames)
+    return output
+
+
+async def test_a_frame_with_no_audio_ahead_passes_at_once():
+    output = await _run([_result(), OutputTransportMessageFrame(message="hi")])
+    assert output.prompt_frames == 2
+    # the media sender's own handling still runs (the message is sent), then the frame goes on
+    assert output.events == ["passed FunctionCallResultFrame", "message hi", "passed OutputTransportMessageFrame"]
+
+
+async def test_a_frame_behind_audio_waits_for_the_audio_to_be_written():
+    output = await _run([_audio(3 * CHUNK_S), _result()])
+    assert output.prompt_frames == 0
+    assert output.events == ["audio", "audio", "audio", "passed FunctionCallResultFrame"]
+
+
+async def test_after_the_audio_is_written_frames_pass_at_once_again():
+    class Wait(FrameProcessor):  # holds the next frame until the audio before it has been written
+        async def process_frame(self, frame, direction):
+            await super().process_frame(frame, direction)
+            if isinstance(frame, FunctionCallResultFrame):
+                await asyncio.sleep(3 * WRITE_S + 0.1)
+            await self.push_frame(frame, direction)
+
+    from pipecat.pipeline.pipeline import Pipeline
+
+    output = Output()
+    await run_test(Pipeline([Wait(), output, Stamp(output)]), frames_to_send=[_audio(2 * CHUNK_S), _result()])
+    assert output.events == ["audio", "audio", "passed FunctionCallResultFrame"]
+    assert output.prompt_frames == 1
+
+
+def test_a_sender_without_pipecats_internals_takes_pipecats_way():
+    from processors.prompt_output import idle
+
+    assert idle(object()) is False
+
