@@ -372,6 +372,7 @@ class TwilioTransport(FastAPIWebsocketTransport):
             audio_out_10ms_chunks=8,
         )  # fmt: skip
         super().__init__(websocket, params)
+        # Pipecat's transport builds its own output in __init__: ours in its place, on the same client.
         self._output = TwilioOutputTransport(self, self._client, self._params, name=self._output_name)
 
     def call_inputs(self) -> list[FrameProcessor]:
