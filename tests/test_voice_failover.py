@@ -43,6 +43,12 @@ ASK_TIME = "Sure, let's get you booked. What time would suit you on Saturday, No
 ASK_PHONE = "And what's the best phone number to reach you?"
 # What a faulty Deepgram would say: it must never reach the brain.
 WRONG = "cancel my appointment please"
+# Whisper tiny.en now and then hears the synthesized caller's "beard trim" as "beard turn": the
+# caller is synthesized once per test process and Piper's voice varies from one synthesis to the
+# next, so one unlucky synthesis shows up in every test that transcribes it (a fresh-clone run
+# failed two this way). The flow still takes "beard turn" for the beard trim: the bot's next
+# question (ASK_NAME: service, day and time understood) is checked exactly.
+BEARD = re.compile(r"\bbeard t(rim|urn)\b")
 
 STT_BLOCK = "stt:\n  - provider: whisper\n    model: tiny.en\n"
 TTS_BLOCK = "tts:\n  - provider: piper\n    voice: en_US-joe-medium\n"
@@ -170,7 +176,7 @@ async def test_a_normal_call_runs_on_deepgram_and_cartesia(tmp_path, deepgram, c
     call = await place_call(tmp_path, [BOOK, NAME], deepgram=deepgram, cartesia=cartesia)
     assert call.lines == [GREETING, ASK_NAME, ASK_PHONE]
     assert not [k for k in call.counters if k.startswith("failover")]
-    assert "beard trim" in call.heard[0].lower() and "tom baker" in call.heard[1].lower()
+    assert BEARD.search(call.heard[0].lower()) and "tom baker" in call.heard[1].lower(), call.heard
     # Deepgram heard the caller and transcribed both turns, on one connection.
     (connection,) = deepgram.connections
     assert connection.status == 101 and connection.audio_bytes > 0
@@ -224,7 +230,7 @@ async def test_a_failing_deepgram_hands_the_callers_words_to_whisper(tmp_path, d
     getattr(deepgram, level).set(default=fault)
     call = await place_call(tmp_path, [BOOK], deepgram=deepgram)
     assert call.lines == [GREETING, ASK_NAME]  # the caller's words answered once, by the right next question
-    assert len(call.heard) == 1 and "beard trim" in call.heard[0].lower() and WRONG not in call.heard[0]
+    assert len(call.heard) == 1 and BEARD.search(call.heard[0].lower()) and WRONG not in call.heard[0], call.heard
     assert call.counters["failover:stt"] >= 1
     assert deepgram.connections  # it was tried
     if level == "script":
