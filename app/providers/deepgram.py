@@ -8,11 +8,12 @@ drops. The strategy then waits out its STT safety net (`ttfs_p99_latency` less `
 150 ms) on every such turn. Here an empty `from_finalize` final is passed on as
 `STTFinalizedFrame`, which `FlowAwareTurnStop` takes as "nothing more is coming".
 
-The caller's audio goes to Deepgram in messages of `SEND_S` (60 ms) rather than one per frame of
-the call (20 ms from Twilio): each message is a websocket frame and a socket write, ~7% of a worker's
-event loop at 25 phone calls when sent per frame (py-spy). Deepgram takes 20-100 ms messages. What
-is held back is sent at once at the VAD stop, before Pipecat's `Finalize`, so the final transcript
-that ends the turn waits for nothing; an interim can come up to 40 ms later.
+The caller's audio goes to Deepgram in messages of at least `SEND_S` (60 ms), not one per frame:
+each message is a websocket frame and a socket write (~7% of a worker's event loop at 25 phone
+calls, py-spy). A phone call's frames are 60 ms already (`CALLER_CHUNK_MS`) and go out as they
+come; a browser's 20 ms frames are gathered three to a message. Deepgram takes 20-100 ms messages.
+What is held back is sent at once at the VAD stop, before Pipecat's `Finalize`, so the final
+transcript that ends the turn waits for nothing; an interim can come up to 40 ms later.
 
 Two settings of the Deepgram SDK, made once per process below (the SDK looks both up in its
 modules when a client or a connection is made):
@@ -48,9 +49,14 @@ class DeepgramLiveSTT(DeepgramSTTService):
         self._unsent = bytearray()
 
     async def run_stt(self, audio: bytes):
-        self._unsent += audio
-        if len(self._unsent) >= round(self.sample_rate * SEND_S) * 2:
-            await self._send_unsent()
+        message_bytes = round(self.sample_rate * SEND_S) * 2
+        if not self._unsent and len(audio) >= message_bytes:  # a phone call's frame: as it is, no copy
+            async for _ in super().run_stt(audio):
+                pass
+        else:
+            self._unsent += audio
+            if len(self._unsent) >= message_bytes:
+                await self._send_unsent()
         yield None
 
     async def _send_unsent(self) -> None:

@@ -12,12 +12,13 @@ from pipecat.frames.frames import (
     StartFrame,
     TTSAudioRawFrame,
 )
+from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.tests.utils import run_test
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import TransportParams
 
-from processors.prompt_output import PromptSyncFrames
+from processors.prompt_output import PromptSyncFrames, idle
 
 RATE = 8000
 CHUNK_S = 0.04  # Pipecat's default output chunk: 4 x 10 ms
@@ -67,8 +68,6 @@ def _audio(seconds: float) -> TTSAudioRawFrame:
 
 
 async def _run(frames) -> Output:
-    from pipecat.pipeline.pipeline import Pipeline
-
     output = Output()
     await run_test(Pipeline([output, Stamp(output)]), frames_to_send=frames)
     return output
@@ -95,8 +94,6 @@ async def test_after_the_audio_is_written_frames_pass_at_once_again():
                 await asyncio.sleep(3 * WRITE_S + 0.1)
             await self.push_frame(frame, direction)
 
-    from pipecat.pipeline.pipeline import Pipeline
-
     output = Output()
     await run_test(Pipeline([Wait(), output, Stamp(output)]), frames_to_send=[_audio(2 * CHUNK_S), _result()])
     assert output.events == ["audio", "audio", "passed FunctionCallResultFrame"]
@@ -104,7 +101,5 @@ async def test_after_the_audio_is_written_frames_pass_at_once_again():
 
 
 def test_a_sender_without_pipecats_internals_takes_pipecats_way():
-    from processors.prompt_output import idle
-
     assert idle(object()) is False
 
