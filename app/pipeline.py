@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,7 +29,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
-from pipecat.frames.frames import Frame, InputAudioRawFrame, OutputAudioRawFrame
+from pipecat.frames.frames import EndFrame, Frame, InputAudioRawFrame, OutputAudioRawFrame, StopFrame, SystemFrame
 from pipecat.processors.filters.function_filter import FunctionFilter
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.llm_service import LLMService
@@ -197,6 +197,45 @@ def bot_audio_ends_here() -> FunctionFilter:
     return FunctionFilter(filter=not_bot_audio, direction=FrameDirection.DOWNSTREAM, enable_direct_mode=True)
 
 
+class FlowWorker:
+    """The call's worker as its FlowManager sees it: what the flow queues enters at the user aggregator.
+
+    Pipecat Flows queues a node's messages, tools and `LLMRunFrame` (and its actions' frames:
+    `TTSSpeakFrame`s, ...) at the worker, that is at the top of the pipeline. From there they cross
+    the input transport, the STT failover and the STT (six loop turns, each waiting behind every
+    other call's audio under load) before reaching the user aggregator, the first processor that
+    does anything with them, on the way from a caller's answer to the bot's next question. Here
+    they are put straight into the aggregator's queue, in the order they were queued. A frame that
+    ends or stops the call (`EndFrame`, `StopFrame`, any system frame) still goes in at the top:
+    the input transport has to see it. It reaches the aggregator after whatever the flow queued
+    before it, as at the top."""
+
+    def __init__(self, worker: PipelineWorker, entry: FrameProcessor):
+        self._worker = worker
+        self._entry = entry
+
+    @staticmethod
+    def enters_at_top(frame: Frame) -> bool:
+        return isinstance(frame, (EndFrame, StopFrame, SystemFrame))
+
+    async def queue_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM) -> None:
+        if direction == FrameDirection.DOWNSTREAM and not self.enters_at_top(frame):
+            await self._entry.queue_frame(frame, direction)
+        else:
+            await self._worker.queue_frame(frame, direction)
+
+    async def queue_frames(self, frames: Iterable[Frame] | AsyncIterable[Frame], direction: FrameDirection = FrameDirection.DOWNSTREAM) -> None:
+        if isinstance(frames, AsyncIterable):
+            async for frame in frames:
+                await self.queue_frame(frame, direction)
+        else:
+            for frame in frames:
+                await self.queue_frame(frame, direction)
+
+    def __getattr__(self, name: str) -> Any:  # events, filters, cancel ...: the worker's own
+        return getattr(self._worker, name)
+
+
 def assemble_call(
     bot: LoadedBot,
     store: Store,
@@ -243,7 +282,10 @@ def assemble_call(
     )
     meter.watch(pipeline.processors_with_metrics())
     flow = bot_flow(bot)
-    flow_manager = FlowManager(llm=brain, context_aggregator=aggregators, worker=worker, global_functions=flow.global_functions)
+    flow_manager = FlowManager(
+        llm=brain, context_aggregator=aggregators, worker=FlowWorker(worker, aggregators.user()),  # type: ignore[arg-type]
+        global_functions=flow.global_functions,
+    )  # fmt: skip
     session.attach(flow_manager)
     store.start_call(call_id, bot=bot.config.name, flow=bot.flow.file, transport=transport, started_at=clock())
     logger.info(f"call {call_id}: {bot.config.name} on {bot.flow.file} via {transport}, brain {type(brain).__name__}")

@@ -29,6 +29,11 @@ from pipecat.frames.frames import (
     ErrorFrame,
     Frame,
     InterruptionFrame,
+    LLMContextFrame,
+    LLMMessagesAppendFrame,
+    LLMMessagesUpdateFrame,
+    LLMRunFrame,
+    LLMSetToolsFrame,
     StartFrame,
 )
 from pipecat.pipeline.service_switcher import ServiceSwitcherStrategy
@@ -38,8 +43,12 @@ from pipecat.utils.errors import extract_http_status_code
 
 from processors.breaker import PROVIDERS, CircuitBreaker
 from processors.loop_clock import LoopClock
+from processors.prompt_entry import PromptEntry
 
 OnSwitch = Callable[[str, str, str], None]
+# What only the LLM (and its aggregators) act on: an STT or TTS switcher passes these on without
+# handing them to its branches (`passes_by`), where each would cross the service's two queues.
+FOR_THE_LLM: tuple[type[Frame], ...] = (LLMContextFrame, LLMMessagesAppendFrame, LLMMessagesUpdateFrame, LLMSetToolsFrame, LLMRunFrame)
 WATCH_TICK_S = 0.02
 # How long a member service other than the last (a cloud one: its setup connects) may hold up the
 # call's start. Pipecat holds the StartFrame until every processor's setup() returns, and
@@ -75,8 +84,10 @@ def error_reason(frame: ErrorFrame) -> str:
     return f"error: {frame.error[:80]}"
 
 
-class FailoverMixin:
-    """Shared failover machinery; see the module docstring. Call `_init_failover` after super()."""
+class FailoverMixin(PromptEntry):
+    """Shared failover machinery; see the module docstring. Call `_init_failover` after super().
+
+    A switcher only routes, so a frame that finds it idle is routed at once (`PromptEntry`)."""
 
     # Frames that reach every member, active or not (their copies are deduplicated on the way out).
     _to_every_member: tuple[type[Frame], ...] = ()

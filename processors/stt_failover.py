@@ -56,7 +56,7 @@ from pipecat.pipeline.service_switcher import ServiceSwitcher, ServiceSwitcherSt
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.stt_service import STTService
 
-from processors.failover import FailoverMixin, OnSwitch, error_reason
+from processors.failover import FOR_THE_LLM, FailoverMixin, OnSwitch, error_reason
 
 RING_S = 1.0  # audio kept between utterances beyond the pre-roll: covers the VAD's start_secs
 
@@ -121,6 +121,9 @@ class STTFailover(FailoverMixin, ServiceSwitcher):
             # Straight to the active STT (the branches' filters would let it reach that one only),
             # and on downstream from here (the STTs pass no audio on).
             await self.strategy.active_service.queue_frame(frame, direction)
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, FOR_THE_LLM):  # the STTs only pass these on
             await self.push_frame(frame, direction)
             return
         if isinstance(frame, (VADUserStartedSpeakingFrame, UserStartedSpeakingFrame)):

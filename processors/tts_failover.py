@@ -59,7 +59,7 @@ from pipecat.pipeline.service_switcher import ServiceSwitcher, ServiceSwitcherSt
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.tts_service import TTSService
 
-from processors.failover import FailoverMixin, OnSwitch
+from processors.failover import FOR_THE_LLM, FailoverMixin, OnSwitch
 
 WORD_S = 0.25  # a word-timed word counts as heard once this much of its audio has been received
 _NOT_SPOKEN = (TranscriptionFrame, InterimTranscriptionFrame, EagerTranscriptionFrame, TTSTextFrame)
@@ -117,6 +117,12 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         if direction == FrameDirection.DOWNSTREAM:
             await self._track_input(frame)
+        elif isinstance(frame, FOR_THE_LLM):
+            # A context going back up to the LLM (a function call's result is in): the TTSs only
+            # pass it on. Downstream every frame goes through the active TTS, which keeps each in
+            # its place behind the audio of the text before it.
+            await self.push_frame(frame, direction)
+            return
         await super().process_frame(frame, direction)
 
     async def _track_input(self, frame: Frame) -> None:

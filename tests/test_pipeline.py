@@ -106,3 +106,71 @@ async def test_calls_on_one_bot_share_its_flow_and_each_books_for_itself(tmp_pat
     assert len(flows) == 2 and flows[0] is flows[1] is bot_flow(bot)
     assert [r.node for r in results] == ["booked", "booked"]
     assert bookings == {("Tom Baker", "beard trim", "11:00", "5552223333"), ("Ann Lee", "haircut", "14:00", "5554445555")}
+
+
+async def test_what_the_flow_queues_enters_at_the_user_aggregator(tmp_path, monkeypatch):
+    """A node's messages, tools and LLM run (and its actions' frames) go straight into the user
+    aggregator: the caller's side of the pipeline (transport input, STT) never carries them, on the
+    way from one answer to the next question. The caller's words and the call's end still enter at
+    the top, and the booking is made as before."""
+    from datetime import datetime
+
+    from pipecat.frames.frames import EndFrame, LLMMessagesAppendFrame, LLMMessagesUpdateFrame, LLMRunFrame, LLMSetToolsFrame, TranscriptionFrame
+    from pipecat.processors.frame_processor import FrameProcessor
+
+    import app.chat
+    from app.chat import run_chat
+
+    class Probe(FrameProcessor):
+        def __init__(self):
+            super().__init__(enable_direct_mode=True)
+            self.seen: set[type] = set()
+
+        async def process_frame(self, frame, direction):
+            await super().process_frame(frame, direction)
+            self.seen.add(type(frame))
+            await self.push_frame(frame, direction)
+
+    for key in ("ANTHROPIC_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    probe = Probe()
+    real = app.chat.assemble_call
+    monkeypatch.setattr(app.chat, "assemble_call", lambda *a, **kw: real(*a, inputs=[probe], **kw))
+
+    async def turns():
+        for line in ("I'd like a beard trim this Saturday at eleven. I'm Tom Baker, 555 222 3333", "yes"):
+            yield line
+
+    bot = load_bot(ROOT / "bot.yaml")
+    with Store(tmp_path / "calls.db") as store:
+        result = await run_chat(bot, store, turns(), now=datetime(2026, 11, 23, 10))
+        assert [(b.name, b.service) for b in store.list_bookings()] == [("Tom Baker", "beard trim")]
+    assert result.node == "booked"
+    assert {TranscriptionFrame, EndFrame} <= probe.seen
+    assert not probe.seen & {LLMMessagesAppendFrame, LLMMessagesUpdateFrame, LLMSetToolsFrame, LLMRunFrame}
+
+
+async def test_flow_worker_keeps_the_order_and_sends_the_end_in_at_the_top():
+    from pipecat.frames.frames import CancelFrame, EndFrame, LLMRunFrame, TTSSpeakFrame
+
+    from app.pipeline import FlowWorker
+
+    class Recorder:
+        def __init__(self):
+            self.frames: list = []
+
+        async def queue_frame(self, frame, direction=None):
+            self.frames.append(frame)
+
+        def event_handler(self, name):
+            return f"handler for {name}"
+
+    worker, entry = Recorder(), Recorder()
+    flow_worker = FlowWorker(worker, entry)  # type: ignore[arg-type]
+    say, run, end, cancel = TTSSpeakFrame("Goodbye."), LLMRunFrame(), EndFrame(), CancelFrame()
+    await flow_worker.queue_frames([say, run])
+    await flow_worker.queue_frame(end)
+    await flow_worker.queue_frame(cancel)
+    assert entry.frames == [say, run]
+    assert worker.frames == [end, cancel]
+    assert flow_worker.event_handler("on_frame_reached_downstream") == "handler for on_frame_reached_downstream"
