@@ -15,6 +15,13 @@ come; a browser's 20 ms frames are gathered three to a message. Deepgram takes 2
 What is held back is sent at once at the VAD stop, before Pipecat's `Finalize`, so the final
 transcript that ends the turn waits for nothing; an interim can come up to 40 ms later.
 
+Once the line has been quiet for `LONG_QUIET_S` (the caller listening to the bot, or thinking),
+quiet audio goes in messages of `QUIET_SEND_S` (240 ms) instead: a phone call is quiet for most
+of its length, and this sends a quarter of the messages over that time. A sound flushes what is
+held and goes with it, so no speech waits; the first second of quiet after speech still goes
+every 60 ms, since Deepgram's own endpointing listens to it. "Quiet" is the VAD's: no sample
+reaches -50 dBFS (`app.providers.vad.quiet`).
+
 Two settings of the Deepgram SDK, made once per process below (the SDK looks both up in its
 modules when a client or a connection is made):
 
@@ -37,19 +44,26 @@ from pipecat.frames.frames import Frame, VADUserStoppedSpeakingFrame
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.deepgram.stt import DeepgramSTTService
 
+from app.providers.vad import quiet
 from processors.flow_turn import STTFinalizedFrame
 
-
 SEND_S = 0.06  # seconds of audio per message to Deepgram
+QUIET_SEND_S = 0.24  # ... once the line has been quiet for LONG_QUIET_S
+LONG_QUIET_S = 1.0
 
 
 class DeepgramLiveSTT(DeepgramSTTService):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._unsent = bytearray()
+        self._quiet_s = LONG_QUIET_S  # nobody has spoken yet
 
     async def run_stt(self, audio: bytes):
-        message_bytes = round(self.sample_rate * SEND_S) * 2
+        if quiet(audio):
+            self._quiet_s += len(audio) / 2 / self.sample_rate
+        else:
+            self._quiet_s = 0.0
+        message_bytes = round(self.sample_rate * (QUIET_SEND_S if self._quiet_s >= LONG_QUIET_S else SEND_S)) * 2
         if not self._unsent and len(audio) >= message_bytes:  # a phone call's frame: as it is, no copy
             async for _ in super().run_stt(audio):
                 pass

@@ -17,7 +17,10 @@ a model run and two thread hops thirty times a second, whether the caller speaks
   BS.1770 loudness over the last 400 ms, so two windows apart it has moved by a sixth of its
   window, and it gates only against `min_volume` (-50 LUFS here, far below speech); measuring it
   (~34 us at 8 kHz) was ~8% of a worker's event loop at 25 phone calls (py-spy). The smoothing
-  still runs every window, over the last value measured.
+  still runs every window, over the last value measured. And when no sample of the last 400 ms
+  reaches `GATED_PEAK` (6 of 32767, -75 dBFS: digital silence, a muted line), nothing is measured:
+  BS.1770 gates a block below -70 LUFS, and such a block is below it whatever its spectrum (the
+  K-weighting adds at most ~4 dB), so Pipecat's measure would read exactly 0 (tested).
 - Windows are scored on the event loop, not handed to the thread: the model takes ~0.1 ms a
   window (8 kHz, 0.14 ms at 16 kHz), and at 25 phone calls per process the hand-off to the
   thread and back cost the loop more than the model itself (profiled: 4.5% of the loop against
@@ -33,17 +36,19 @@ import numpy as np
 from pipecat.audio.utils import exp_smoothing
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
+from pipecat.audio.volume import VOLUME_WINDOW_SECS
 
 VOLUME_EVERY = 2  # windows per measurement of the loudness
 QUIET_PEAK = 100  # of int16 full scale 32767: -50 dBFS, below a phone line's speech by far
+GATED_PEAK = 6  # -75 dBFS: 400 ms under it is below BS.1770's absolute gate, loudness 0
 
 
-def quiet(audio: bytes | bytearray) -> bool:
-    """No sample of 16-bit PCM `audio` reaches `QUIET_PEAK` (empty audio is quiet)."""
+def quiet(audio: bytes | bytearray, peak: int = QUIET_PEAK) -> bool:
+    """No sample of 16-bit PCM `audio` reaches `peak` (empty audio is quiet)."""
     if len(audio) < 2:
         return True
     samples = np.frombuffer(audio, dtype=np.int16, count=len(audio) // 2)
-    return int(samples.max()) < QUIET_PEAK and int(samples.min()) > -QUIET_PEAK
+    return int(samples.max()) < peak and int(samples.min()) > -peak
 
 
 _loaded: SileroOnnxModel | None = None
@@ -75,12 +80,19 @@ class QuietGatedSileroVAD(SileroVADAnalyzer):
         self._loudness = 0.0  # the last measured
         self._windows_to_measure = 0
         self.loudness_measured = 0
+        self.loudness_gated = 0  # measurements answered 0 without measuring (GATED_PEAK)
+        self._gated_bytes = 0  # of the latest audio, no sample reaching GATED_PEAK
 
     def _get_smoothed_volume(self, audio: bytes) -> float:
         self._volume_tracker.update(audio, self.sample_rate)
+        self._gated_bytes = self._gated_bytes + len(audio) if quiet(audio, GATED_PEAK) else 0
         if self._windows_to_measure == 0:
-            self._loudness = self._volume_tracker.volume
-            self.loudness_measured += 1
+            if self._gated_bytes >= round(VOLUME_WINDOW_SECS * self.sample_rate) * 2:
+                self._loudness = 0.0  # what the measure gives: the whole window is below the gate
+                self.loudness_gated += 1
+            else:
+                self._loudness = self._volume_tracker.volume
+                self.loudness_measured += 1
             self._windows_to_measure = VOLUME_EVERY
         self._windows_to_measure -= 1
         return exp_smoothing(self._loudness, self._prev_volume, self._smoothing_factor)

@@ -139,3 +139,35 @@ def _lean_path_left_installed():
     """Whatever a test did, the lean path is left installed, as app/pipeline.py installs it."""
     yield
     install()
+
+
+class Processed(BaseObserver):
+    def __init__(self):
+        super().__init__()
+        self.seen: list[tuple[str, str]] = []
+
+    async def on_process_frame(self, data) -> None:
+        if isinstance(data.frame, TextFrame):
+            self.seen.append((data.processor.name, data.frame.text))
+
+
+async def test_observers_see_every_processed_frame_and_without_them_no_record_is_made(monkeypatch):
+    import pipecat.processors.frame_processor as pipecat_frame_processor
+
+    install()
+    records = []
+    real = pipecat_frame_processor.FrameProcessed
+    monkeypatch.setattr(pipecat_frame_processor, "FrameProcessed", lambda **kw: records.append(kw["frame"]) or real(**kw))
+    observer = Processed()
+    await run_test(Pipeline([Echo(name="first"), Echo(name="second")]), frames_to_send=[TextFrame("a")], observers=[observer])
+    assert ("first", "a") in observer.seen and ("second", "a") in observer.seen
+    records.clear()
+    # A worker with no observer at all (run_test's has a turn tracker and an idle watch), as a call's.
+    import functools
+
+    import pipecat.tests.utils as pipecat_test_utils
+
+    monkeypatch.setattr(pipecat_test_utils, "PipelineWorker", functools.partial(pipecat_test_utils.PipelineWorker, enable_turn_tracking=False, idle_timeout_secs=None))
+    down, _ = await run_test(Pipeline([Echo(name="first"), Echo(name="second")]), frames_to_send=[TextFrame("b")])
+    assert [f.text for f in down if isinstance(f, TextFrame)] == ["b"]
+    assert not [f for f in records if isinstance(f, TextFrame)]  # nobody to tell: no record, no clock read

@@ -75,3 +75,18 @@ async def test_audio_goes_in_60_ms_messages_and_the_rest_before_the_finalize():
     assert utterance.ended_by == "finalize" and len(utterance.audio) >= len(tone(0.6)) * 2
     (final,) = [f for f in down if isinstance(f, TranscriptionFrame)]
     assert final.text == "a beard trim" and final.finalized
+
+
+async def test_a_long_quiet_goes_in_240_ms_messages_and_a_sound_flushes_it():
+    # 2 s of quiet (nobody has spoken yet): 8 messages of 240 ms, 80 ms held; the first frame of
+    # the tone takes those along (100 ms); the other 29 go three to a message (two held); the
+    # quiet after the speech goes every 60 ms again (its first second is Deepgram's to endpoint on).
+    async with DeepgramStandIn(ScriptedTranscriber(["a beard trim"]), end_silence_s=1.0, final_latency_s=0.05) as s:
+        audio = chunks(quiet(2.0), tone(0.6), quiet(0.2))
+        frames = [*audio[:100], VADUserStartedSpeakingFrame(), *audio[100:], SleepFrame(0.2), VADUserStoppedSpeakingFrame(stop_secs=0.2), SleepFrame(0.3)]
+        down, _ = await run_test(stt(s), frames_to_send=frames)
+    (connection,) = s.connections
+    assert len(audio) == 140 and connection.audio_messages == 8 + 1 + 9 + 4
+    assert connection.audio_bytes == sum(len(f.audio) for f in audio)
+    (final,) = [f for f in down if isinstance(f, TranscriptionFrame)]
+    assert final.text == "a beard trim" and final.finalized

@@ -9,7 +9,7 @@ import pytest
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 
-from app.providers.vad import QUIET_PEAK, VOLUME_EVERY, QuietGatedSileroVAD, quiet
+from app.providers.vad import GATED_PEAK, QUIET_PEAK, VOLUME_EVERY, QuietGatedSileroVAD, quiet
 from app.simulate.caller import synthesize
 
 RATE = 16000
@@ -57,8 +57,24 @@ def test_decisions_match_pipecats_silero_within_a_frame_while_silence_skips_the_
     assert gated.windows_skipped > gated.windows_scored > 0
     windows = len(call_audio) // gated.num_frames_required()
     assert gated.windows_skipped > windows / 2
-    # The loudness was measured every other window (VOLUME_EVERY), and the decisions above held.
-    assert abs(gated.loudness_measured - windows / VOLUME_EVERY) <= 2
+    # The loudness was measured every other window (VOLUME_EVERY), and the decisions above held;
+    # over digital silence (not the hiss) it was known to be 0 without measuring.
+    assert abs(gated.loudness_measured + gated.loudness_gated - windows / VOLUME_EVERY) <= 2
+    assert gated.loudness_gated > windows / VOLUME_EVERY / 3
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_400_ms_under_the_gated_peak_measures_0_whatever_it_is(rate):
+    """What the VAD answers without measuring is what Pipecat's BS.1770 measure says: the block is
+    under the absolute gate (-70 LUFS) for the loudest spectra the peak allows."""
+    from pipecat.audio.utils import calculate_audio_volume
+
+    n, p = round(0.4 * rate), GATED_PEAK - 1
+    t = np.arange(n) / rate
+    signals = [np.tile([p, -p], n // 2), np.sign(np.sin(2 * np.pi * 3000 * t)) * p, np.random.default_rng(2).integers(-p, p + 1, n), np.full(n, p)]
+    assert all(calculate_audio_volume(s.astype(np.int16).tobytes(), rate) == 0 for s in signals)
+    # ... and just above the peak it is not: the threshold is where the gate is.
+    assert calculate_audio_volume(np.tile([p + 2, -(p + 2)], n // 2).astype(np.int16).tobytes(), rate) > 0
 
 
 def test_the_vad_runs_on_the_loop_and_silence_skips_the_model():
