@@ -21,7 +21,10 @@ order needs them, and otherwise processes the frame in the pusher's task, as dir
   process queue or being processed from it.
 
 So a frame never overtakes one that arrived before it, which is all the queues guarantee. Only for
-processors whose `process_frame` routes and returns (it must not wait on the call's other frames).
+processors whose `process_frame` routes and returns (it must not wait on the call's other frames):
+the failover switchers (`processors.failover.FailoverMixin`) and the Twilio output transport, whose
+handling of a data frame only queues it for its media sender (`prompt_system_frames = False`
+there: its interruption waits for its tasks to be cancelled, and keeps to the input queue).
 Written against pipecat-ai 1.14 (pinned): where Pipecat's `FrameProcessor` lacks the internals this
 reads, every frame takes Pipecat's way.
 """
@@ -37,15 +40,18 @@ LIFECYCLE = (StartFrame, EndFrame, CancelFrame)
 class PromptEntry:
     """Mixin in front of a `FrameProcessor` subclass that only routes frames; see the module docstring."""
 
+    # False for a processor whose handling of a system frame can wait (an output transport's
+    # interruption cancels and restarts its tasks): those keep to the input queue.
+    prompt_system_frames = True
     _prompt_live = False
     _prompt_depth = 0  # frames being processed at once right now
-    prompt_frames = 0  # frames processed at once (for tests and benchmarks)
+    entered_at_once = 0  # frames processed at once (for tests and benchmarks)
 
     async def queue_frame(
         self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM, callback: FrameCallback | None = None
     ) -> None:
         if self._idle_for(frame):
-            self.prompt_frames += 1
+            self.entered_at_once += 1
             self._prompt_depth += 1
             try:
                 await self._FrameProcessor__process_frame(frame, direction, callback)  # type: ignore[attr-defined]
@@ -71,7 +77,7 @@ class PromptEntry:
             if me._FrameProcessor__input_queue._unfinished_tasks:  # type: ignore[attr-defined]
                 return False
             if isinstance(frame, SystemFrame):
-                return True
+                return self.prompt_system_frames
             return (
                 not me._FrameProcessor__should_block_frames  # type: ignore[attr-defined]
                 and me._FrameProcessor__process_current_frame is None  # type: ignore[attr-defined]

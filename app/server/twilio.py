@@ -51,6 +51,7 @@ from starlette.websockets import WebSocketState
 from app.config.bot import BotConfig, env_name
 from app.config.load import LoadedBot
 from app.flows.session import CallSession
+from processors.prompt_entry import PromptEntry
 from processors.prompt_output import PromptSyncFrames
 
 TWILIO_API = "https://api.twilio.com"
@@ -345,8 +346,14 @@ def _event(text: str) -> dict:
     return message if isinstance(message, dict) else {}
 
 
-class TwilioOutputTransport(PromptSyncFrames, FastAPIWebsocketOutputTransport):
-    """Pipecat's websocket output, handing frames on at once when no audio is ahead of them."""
+class TwilioOutputTransport(PromptEntry, PromptSyncFrames, FastAPIWebsocketOutputTransport):
+    """Pipecat's websocket output, handing frames on at once when no audio is ahead of them, and
+    taking a frame (the bot's first audio, a function call's result on its way to the assistant
+    aggregator) from the processor before it at once when nothing is queued (`PromptEntry`): its
+    handling of audio and other data frames only queues them for its media sender. System frames
+    keep to its input queue (an interruption waits for its tasks to be cancelled)."""
+
+    prompt_system_frames = False
 
 
 class TwilioTransport(FastAPIWebsocketTransport):

@@ -66,7 +66,7 @@ async def test_frames_that_find_the_processor_idle_are_routed_at_once_in_order()
     down, _ = await run_test(router, frames_to_send=frames)
     assert texts(down) == ["a", "b", "c"]
     # Every frame but the start and the end skipped the two queues (the interruption too).
-    assert router.prompt_frames == 4
+    assert router.entered_at_once == 4
 
 
 async def test_a_frame_behind_queued_work_waits_its_turn():
@@ -75,14 +75,14 @@ async def test_a_frame_behind_queued_work_waits_its_turn():
     down, _ = await run_test(Pipeline([Hold(router), router]), frames_to_send=frames)
     assert texts(down) == ["a", "b", "c"]
     # "a" found the queue paused and "b" found "a" ahead of it: both went through the queues.
-    assert router.texts == ["a", "b", "c"] and router.prompt_frames == 1
+    assert router.texts == ["a", "b", "c"] and router.entered_at_once == 1
 
 
 async def test_nothing_is_routed_at_once_before_the_start_or_after_the_end():
     router = Router()
     assert not router._idle_for(TextFrame("early"))  # noqa: SLF001
     await run_test(router, frames_to_send=[TextFrame("a")])
-    assert router.prompt_frames == 1
+    assert router.entered_at_once == 1
     assert not router._idle_for(TextFrame("late"))  # noqa: SLF001 - the EndFrame has passed
     assert not router._idle_for(StartFrame()) and not router._idle_for(EndFrame())  # noqa: SLF001
 

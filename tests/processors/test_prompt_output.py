@@ -14,7 +14,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameProcessor
-from pipecat.tests.utils import run_test
+from pipecat.tests.utils import SleepFrame, run_test
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import TransportParams
 
@@ -103,3 +103,21 @@ async def test_after_the_audio_is_written_frames_pass_at_once_again():
 def test_a_sender_without_pipecats_internals_takes_pipecats_way():
     assert idle(object()) is False
 
+
+
+async def test_with_prompt_entry_data_frames_enter_at_once_and_interruptions_keep_to_the_queue():
+    """The Twilio output (`app.server.twilio.TwilioOutputTransport`): a function call's result and
+    the bot's audio are taken from the processor before it at once; an interruption is not."""
+    from pipecat.frames.frames import InterruptionFrame
+
+    from processors.prompt_entry import PromptEntry
+
+    class EntryOutput(PromptEntry, Output):
+        prompt_system_frames = False
+
+    output = EntryOutput()
+    frames = [_result(), InterruptionFrame(), SleepFrame(0.05), _audio(2 * CHUNK_S), _result()]
+    await run_test(Pipeline([output, Stamp(output)]), frames_to_send=frames)
+    # The second result entered at once too, and then waited behind the audio, as it should.
+    assert output.entered_at_once == 3
+    assert output.events == ["passed FunctionCallResultFrame", "audio", "audio", "passed FunctionCallResultFrame"]
