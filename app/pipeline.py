@@ -202,9 +202,10 @@ class FlowWorker:
 
     Pipecat Flows queues a node's messages, tools and `LLMRunFrame` (and its actions' frames:
     `TTSSpeakFrame`s, ...) at the worker, that is at the top of the pipeline. From there they cross
-    the input transport, the STT failover and the STT (six loop turns, each waiting behind every
-    other call's audio under load) before reaching the user aggregator, the first processor that
-    does anything with them, on the way from a caller's answer to the bot's next question. Here
+    the worker's push queue, the input transport's two queues and the STT failover (three loop
+    turns at least, each waiting behind every other call's audio under load) before reaching the
+    user aggregator, the first processor that does anything with them, on the way from a caller's
+    answer to the bot's next question. Here
     they are put straight into the aggregator's queue, in the order they were queued. A frame that
     ends or stops the call (`EndFrame`, `StopFrame`, any system frame) still goes in at the top:
     the input transport has to see it. It reaches the aggregator after whatever the flow queued

@@ -46,8 +46,9 @@ from processors.loop_clock import LoopClock
 from processors.prompt_entry import PromptEntry
 
 OnSwitch = Callable[[str, str, str], None]
-# What only the LLM (and its aggregators) act on: an STT or TTS switcher passes these on without
-# handing them to its branches (`passes_by`), where each would cross the service's two queues.
+# What only the LLM (and its aggregators) act on: the STT switcher passes these on, and the TTS
+# switcher those going up, without handing them to their branches, where each would cross the
+# service's two queues.
 FOR_THE_LLM: tuple[type[Frame], ...] = (LLMContextFrame, LLMMessagesAppendFrame, LLMMessagesUpdateFrame, LLMSetToolsFrame, LLMRunFrame)
 WATCH_TICK_S = 0.02
 # How long a member service other than the last (a cloud one: its setup connects) may hold up the

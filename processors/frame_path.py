@@ -15,8 +15,8 @@ thousands a second at 50 calls), does besides the work itself:
   (`StartFrame`, interruptions, `CancelFrame`, pause and resume).
 
 Measured with py-spy on `frontdesk run` at 50 calls: ~10% of the event loop. `install()` replaces
-`FrameProcessor.push_frame` and the private `__internal_push_frame` and `__process_frame` with
-versions that skip each of these exactly when it would do nothing, and otherwise run Pipecat's
+`FrameProcessor.push_frame`, `process_frame` and the private `__internal_push_frame` and
+`__process_frame` with versions that skip each of these exactly when it would do nothing, and otherwise run Pipecat's
 own code: what the next processor, the handlers and the observers get is unchanged
 (tests/processors/test_frame_path.py). Written against pipecat-ai 1.14 (pinned in pyproject.toml):
 if Pipecat's code for these is not the one this was written for, `install()` leaves Pipecat's in
