@@ -43,12 +43,17 @@ QUIET_PEAK = 100  # of int16 full scale 32767: -50 dBFS, below a phone line's sp
 GATED_PEAK = 6  # -75 dBFS: 400 ms under it is below BS.1770's absolute gate, loudness 0
 
 
-def quiet(audio: bytes | bytearray, peak: int = QUIET_PEAK) -> bool:
-    """No sample of 16-bit PCM `audio` reaches `peak` (empty audio is quiet)."""
+def peak(audio: bytes | bytearray) -> int:
+    """The largest magnitude of a sample of 16-bit PCM `audio` (0 for empty audio)."""
     if len(audio) < 2:
-        return True
+        return 0
     samples = np.frombuffer(audio, dtype=np.int16, count=len(audio) // 2)
-    return int(samples.max()) < peak and int(samples.min()) > -peak
+    return max(int(samples.max()), -int(samples.min()))
+
+
+def quiet(audio: bytes | bytearray, limit: int = QUIET_PEAK) -> bool:
+    """No sample of 16-bit PCM `audio` reaches `limit` (empty audio is quiet)."""
+    return peak(audio) < limit
 
 
 _loaded: SileroOnnxModel | None = None
@@ -82,10 +87,18 @@ class QuietGatedSileroVAD(SileroVADAnalyzer):
         self.loudness_measured = 0
         self.loudness_gated = 0  # measurements answered 0 without measuring (GATED_PEAK)
         self._gated_bytes = 0  # of the latest audio, no sample reaching GATED_PEAK
+        self._peaked: tuple[bytes | bytearray | None, int] = (None, 0)  # the last window and its peak
+
+    def _peak(self, window: bytes | bytearray) -> int:
+        """The window's peak, found once: Pipecat hands each window to `voice_confidence`, then
+        to `_get_smoothed_volume`, and both look at it (the window object is kept, so `is` is sure)."""
+        if self._peaked[0] is not window:
+            self._peaked = (window, peak(window))
+        return self._peaked[1]
 
     def _get_smoothed_volume(self, audio: bytes) -> float:
         self._volume_tracker.update(audio, self.sample_rate)
-        self._gated_bytes = self._gated_bytes + len(audio) if quiet(audio, GATED_PEAK) else 0
+        self._gated_bytes = self._gated_bytes + len(audio) if self._peak(audio) < GATED_PEAK else 0
         if self._windows_to_measure == 0:
             if self._gated_bytes >= round(VOLUME_WINDOW_SECS * self.sample_rate) * 2:
                 self._loudness = 0.0  # what the measure gives: the whole window is below the gate
@@ -104,7 +117,7 @@ class QuietGatedSileroVAD(SileroVADAnalyzer):
         return self._run_analyzer(buffer)
 
     def voice_confidence(self, buffer) -> float:
-        if self._below_volume() and quiet(buffer):
+        if self._below_volume() and self._peak(buffer) < QUIET_PEAK:
             self._model_asleep = True
             self.windows_skipped += 1
             return 0.0

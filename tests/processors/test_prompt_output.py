@@ -7,6 +7,7 @@ import asyncio
 
 from pipecat.frames.frames import (
     FunctionCallResultFrame,
+    InterruptionFrame,
     OutputAudioRawFrame,
     OutputTransportMessageFrame,
     StartFrame,
@@ -18,6 +19,8 @@ from pipecat.tests.utils import SleepFrame, run_test
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import TransportParams
 
+from app.server.twilio import TwilioOutputTransport
+from processors.prompt_entry import PromptEntry
 from processors.prompt_output import PromptSyncFrames, idle
 
 RATE = 8000
@@ -104,16 +107,12 @@ def test_a_sender_without_pipecats_internals_takes_pipecats_way():
     assert idle(object()) is False
 
 
-
 async def test_with_prompt_entry_data_frames_enter_at_once_and_interruptions_keep_to_the_queue():
     """The Twilio output (`app.server.twilio.TwilioOutputTransport`): a function call's result and
     the bot's audio are taken from the processor before it at once; an interruption is not."""
-    from pipecat.frames.frames import InterruptionFrame
-
-    from processors.prompt_entry import PromptEntry
 
     class EntryOutput(PromptEntry, Output):
-        prompt_system_frames = False
+        prompt_system_frames = TwilioOutputTransport.prompt_system_frames
 
     output = EntryOutput()
     frames = [_result(), InterruptionFrame(), SleepFrame(0.05), _audio(2 * CHUNK_S), _result()]

@@ -31,6 +31,7 @@ from app.server.reload import BotSource
 from app.server.twilio import CALLER_CHUNK_MS, CallControl, TwilioAccount, TwilioCallSerializer, TwilioTransport, keypad_answer, keypad_complete
 from app.standins.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn
 from app.store import Store
+from processors.prompt_entry import PromptEntry
 from processors.prompt_output import PromptSyncFrames
 from tests.conftest import ROOT
 from app.standins.twilio_media import MediaStreamsClient, to_whisper
@@ -170,8 +171,10 @@ def test_ws_takes_a_stream_announced_by_a_signed_webhook_and_refuses_others(in_p
     assert (transport.call_sid, transport.caller) == (call_sid, CALLER)
     # The call runs at the phone line's 8 kHz both ways: nothing is resampled on the way in or out.
     assert (transport._params.audio_out_sample_rate, transport._params.audio_in_sample_rate) == (8000, 8000)
-    # Its output hands frames on at once when no audio is ahead of them (processors/prompt_output.py).
+    # Its output hands frames on at once when no audio is ahead of them (processors/prompt_output.py)
+    # and takes data frames at once when nothing is queued (processors/prompt_entry.py).
     assert isinstance(transport.output(), PromptSyncFrames)
+    assert isinstance(transport.output(), PromptEntry) and not transport.output().prompt_system_frames
 
 
 # --- pieces of the call -------------------------------------------------------------------------
