@@ -41,13 +41,15 @@ from app.flows.checks import resolve_function
 from app.flows.session import CallSession, direct_functions
 from app.providers.brain import build_llms, lead_llm
 from app.store import Store
-from processors import frame_path
+from processors import frame_path, wait_for
+from processors.context_aggregators import CallAggregators
 from processors.llm_failover import LLMFailover
 from processors.reply_guard import ReplyGuard
 from processors.transcript import BotTranscript
 from processors.turn_router import Models, TurnRouter
 
 frame_path.install()  # frames processed and pushed without the work Pipecat does for nobody
+wait_for.install()  # Pipecat's queue waits take one turn of the event loop, as on Python 3.12
 
 
 def clock_for(bot: LoadedBot, now: datetime | None) -> Callable[[], datetime]:
@@ -256,7 +258,7 @@ def assemble_call(
     brain, brain_stages = brain_slot(bot, session)
     context = LLMContext()
     params = user_params or LLMUserAggregatorParams(user_turn_strategies=ExternalUserTurnStrategies())
-    aggregators = LLMContextAggregatorPair(context, user_params=params)
+    aggregators = CallAggregators(context, user_params=params)
     transcript = BotTranscript(on_line=on_bot_line)
     voice = bot.config.voice
     meter = UsageMeter(transport)

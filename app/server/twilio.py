@@ -41,7 +41,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import PlainTextResponse, Response
 from loguru import logger
 from pipecat.audio.utils import ulaw_to_pcm
-from pipecat.frames.frames import AudioRawFrame, CancelFrame, EndFrame, Frame, InputAudioRawFrame, InputDTMFFrame, InterruptionFrame
+from pipecat.frames.frames import AudioRawFrame, CancelFrame, EndFrame, Frame, InputAudioRawFrame, InputDTMFFrame, InterruptionFrame, OutputAudioRawFrame
 from pipecat.processors.aggregators.dtmf_aggregator import DTMFAggregator
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.serializers.twilio import TwilioFrameSerializer
@@ -52,7 +52,7 @@ from app.config.bot import BotConfig, env_name
 from app.config.load import LoadedBot
 from app.flows.session import CallSession
 from processors.prompt_entry import PromptEntry
-from processors.prompt_output import PromptSyncFrames
+from processors.prompt_output import PromptFirstAudio, PromptSyncFrames
 
 TWILIO_API = "https://api.twilio.com"
 TWILIO_RATE = 8000  # Media Streams: mono mu-law at 8 kHz, both ways
@@ -346,14 +346,25 @@ def _event(text: str) -> dict:
     return message if isinstance(message, dict) else {}
 
 
-class TwilioOutputTransport(PromptEntry, PromptSyncFrames, FastAPIWebsocketOutputTransport):
+class TwilioOutputTransport(PromptEntry, PromptFirstAudio, PromptSyncFrames, FastAPIWebsocketOutputTransport):
     """Pipecat's websocket output, handing frames on at once when no audio is ahead of them, and
     taking a frame (the bot's first audio, a function call's result on its way to the assistant
     aggregator) from the processor before it at once when nothing is queued (`PromptEntry`): its
     handling of audio and other data frames only queues them for its media sender. System frames
-    keep to its input queue (an interruption waits for its tasks to be cancelled)."""
+    keep to its input queue (an interruption waits for its tasks to be cancelled). The first audio
+    of each utterance goes out without waiting for a whole chunk (`PromptFirstAudio`)."""
 
     prompt_system_frames = False
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        written = await super().write_audio_frame(frame)
+        # Pipecat paces its writes one chunk's length apart; a shorter chunk (the first of an
+        # utterance) is followed by the next ones as much sooner, so that Twilio holds as much
+        # audio ahead of what it plays as after a whole first chunk.
+        short_by = self.audio_chunk_size - len(frame.audio)
+        if short_by > 0 and self._next_send_time:
+            self._next_send_time -= short_by / 2 / self.sample_rate
+        return written
 
 
 class TwilioTransport(FastAPIWebsocketTransport):

@@ -1,5 +1,6 @@
 """PromptSyncFrames: a frame with no audio ahead of it passes the output transport at once; behind
-audio it waits its turn, as in Pipecat."""
+audio it waits its turn, as in Pipecat. PromptFirstAudio: the first audio of an utterance goes out
+without waiting for a whole chunk."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pipecat.transports.base_transport import TransportParams
 
 from app.server.twilio import TwilioOutputTransport
 from processors.prompt_entry import PromptEntry
-from processors.prompt_output import PromptSyncFrames, idle
+from processors.prompt_output import PromptFirstAudio, PromptSyncFrames, idle
 
 RATE = 8000
 CHUNK_S = 0.04  # Pipecat's default output chunk: 4 x 10 ms
@@ -120,3 +121,46 @@ async def test_with_prompt_entry_data_frames_enter_at_once_and_interruptions_kee
     # The second result entered at once too, and then waited behind the audio, as it should.
     assert output.entered_at_once == 3
     assert output.events == ["passed FunctionCallResultFrame", "audio", "audio", "passed FunctionCallResultFrame"]
+
+
+class FirstAudioOutput(PromptFirstAudio, Output):
+    """The recording output, sending the first audio of an utterance without waiting for a whole chunk."""
+
+    def __init__(self):
+        super().__init__()
+        self.written: list[int] = []  # the length of each chunk written, in ms
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        self.written.append(round(len(frame.audio) / 2 / RATE * 1000))
+        return await super().write_audio_frame(frame)
+
+
+async def _written_before_the_message(output: FirstAudioOutput, frames) -> list[int]:
+    """What was written before a message sent 0.1 s after `frames` passed the transport."""
+    await run_test(Pipeline([output, Stamp(output)]), frames_to_send=[*frames, SleepFrame(0.1), OutputTransportMessageFrame(message="later")])
+    return output.written[: output.events.index("message later")]
+
+
+async def test_the_first_audio_of_an_utterance_goes_out_without_waiting_for_a_whole_chunk():
+    output = FirstAudioOutput()
+    assert await _written_before_the_message(output, [_audio(CHUNK_S / 2)]) == [20]  # half a chunk, at once
+    assert output.first_audio_at_once == 1
+
+
+async def test_after_the_first_chunk_the_rest_goes_in_whole_chunks():
+    output = FirstAudioOutput()
+    written = await _written_before_the_message(output, [_audio(CHUNK_S / 2), SleepFrame(0.01), _audio(CHUNK_S * 2 + CHUNK_S / 2)])
+    assert written == [20, 40, 40]  # the last 20 ms waits for more (or the end of the utterance)
+    assert output.first_audio_at_once == 1
+
+
+async def test_less_than_half_a_chunk_waits_for_more():
+    output = FirstAudioOutput()
+    assert await _written_before_the_message(output, [_audio(CHUNK_S / 4)]) == []
+    assert output.first_audio_at_once == 0
+
+
+async def test_without_it_pipecat_waits_for_a_whole_chunk():
+    output = Output()
+    await run_test(Pipeline([output, Stamp(output)]), frames_to_send=[_audio(CHUNK_S / 2), SleepFrame(0.1), OutputTransportMessageFrame(message="later")])
+    assert output.events[0] == "message later"

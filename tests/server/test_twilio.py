@@ -11,6 +11,7 @@ import base64
 import json
 import socket
 import sqlite3
+import time
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,8 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from loguru import logger
+from pipecat.frames.frames import OutputAudioRawFrame
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketOutputTransport
 from starlette.websockets import WebSocketDisconnect
 from twilio.request_validator import RequestValidator
 
@@ -28,11 +31,11 @@ from app.config.load import load_bot
 from app.flows.session import CallSession, FormProgress
 from app.server.app import create_app
 from app.server.reload import BotSource
-from app.server.twilio import CALLER_CHUNK_MS, CallControl, TwilioAccount, TwilioCallSerializer, TwilioTransport, keypad_answer, keypad_complete
+from app.server.twilio import CALLER_CHUNK_MS, CallControl, TwilioAccount, TwilioCallSerializer, TwilioOutputTransport, TwilioTransport, keypad_answer, keypad_complete
 from app.standins.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn
 from app.store import Store
 from processors.prompt_entry import PromptEntry
-from processors.prompt_output import PromptSyncFrames
+from processors.prompt_output import PromptFirstAudio, PromptSyncFrames
 from tests.conftest import ROOT
 from app.standins.twilio_media import MediaStreamsClient, to_whisper
 
@@ -175,6 +178,25 @@ def test_ws_takes_a_stream_announced_by_a_signed_webhook_and_refuses_others(in_p
     # and takes data frames at once when nothing is queued (processors/prompt_entry.py).
     assert isinstance(transport.output(), PromptSyncFrames)
     assert isinstance(transport.output(), PromptEntry) and not transport.output().prompt_system_frames
+    # The first audio of what the bot says goes out without waiting for a whole 80 ms chunk.
+    assert isinstance(transport.output(), PromptFirstAudio)
+
+
+async def test_a_short_first_chunk_moves_the_next_writes_as_much_sooner(monkeypatch):
+    async def paced(self, frame):  # Pipecat's write less the websocket: its pacing
+        await self._write_audio_sleep()
+        return True
+
+    monkeypatch.setattr(FastAPIWebsocketOutputTransport, "write_audio_frame", paced)
+    output = TwilioOutputTransport.__new__(TwilioOutputTransport)  # the pacing needs no call
+    output._sample_rate, output._audio_chunk_size = 8000, 1280  # 80 ms chunks at 8 kHz
+    output._next_send_time, output._send_interval = 0, 0.08
+
+    assert await output.write_audio_frame(OutputAudioRawFrame(bytes(640), 8000, 1))  # 40 ms, first
+    assert output._next_send_time - time.monotonic() == pytest.approx(0.04, abs=0.02)
+    due = output._next_send_time
+    assert await output.write_audio_frame(OutputAudioRawFrame(bytes(1280), 8000, 1))  # a whole chunk
+    assert output._next_send_time == pytest.approx(due + 0.08)
 
 
 # --- pieces of the call -------------------------------------------------------------------------
