@@ -610,6 +610,8 @@ async def run_level(tag: int, n: int, sequential: int, stagger_s: float, port: i
         "calls_ok": sum(r["ok"] for r in results),
         "turns_answered": len(v2v),
         "voice_to_voice_ms": stats(v2v),
+        # per caller turn (the first is a flow transition with two function calls, the others one)
+        "voice_to_voice_by_turn_ms": [stats([r["voice_to_voice_ms"][i] for r in results if r["ok"]]) for i in range(len(lines))],
         "voice_to_voice_failed_calls_ms": stats([v for r in results if not r["ok"] for v in r["voice_to_voice_ms"]]),
         "greeting_after_webhook_ms": stats([r["greeting_after_ms"] for r in results if r["greeting_after_ms"] is not None]),
         "server_peak_rss_mb": round(sampler.peak(t0, t1) / MB, 1),
@@ -654,7 +656,7 @@ def log_summary(path: Path) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:25])
 
 
-async def bench(levels: list[int], sequential: int, stagger_s: float, work: Path, keep_log: Path | None = None, workers: int = 1) -> dict:
+async def bench(levels: list[int], sequential: int, stagger_s: float, work: Path, keep_log: Path | None = None, workers: int = 1, loop_turn_ms: float = 0) -> dict:
     print("synthesizing the caller's lines", file=sys.stderr)
     lines = [prepare(text) for text in LINES]
     report: dict = {
@@ -662,6 +664,7 @@ async def bench(levels: list[int], sequential: int, stagger_s: float, work: Path
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "workers": workers,
+        "loop_turn_ms": loop_turn_ms,
         "stack": f"frontdesk run --workers {workers}: Twilio Media Streams on /ws, STT Deepgram stand-in (scripted, final 0.15 s) then Whisper, "
         "TTS Cartesia stand-in (tone, first audio 0.09 s) then Piper, brain local only (no ANTHROPIC_API_KEY), turn.detector silence, Silero VAD per call",
         "caller": {"lines": LINES, "speech_s": [line.speech_s for line in lines], "gap_before_speaking_s": GAP_S, "stagger_s": stagger_s},
@@ -674,6 +677,8 @@ async def bench(levels: list[int], sequential: int, stagger_s: float, work: Path
         bot = bot_file(work, deepgram.base_url, cartesia.url)
         db = work / "calls.db"
         env = {k: v for k, v in os.environ.items() if k not in KEYS} | {"DEEPGRAM_API_KEY": DEEPGRAM_KEY, "CARTESIA_API_KEY": cartesia_standin.API_KEY}
+        if loop_turn_ms:  # bench/loop_turns/sitecustomize.py makes each turn of the server's loops this long
+            env |= {"FRONTDESK_BENCH_LOOP_TURN_MS": str(loop_turn_ms), "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "bench/loop_turns"), env.get("PYTHONPATH")]))}
         log_path = work / "server.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
@@ -731,6 +736,10 @@ def main() -> int:
     parser.add_argument("--stagger-s", type=float, default=2.0, help="the starts of a level's calls are spread over this long")
     parser.add_argument("--server-log", type=Path, help="keep the server's log there")
     parser.add_argument("--workers", type=int, default=1, help="`frontdesk run --workers N` (CPU and RSS are then the whole process tree's)")
+    parser.add_argument(
+        "--loop-turn-ms", type=float, default=0,
+        help="make every turn of the server's event loops take this long (bench/loop_turns): against a run without, counts the loop turns on a turn's way",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/concurrent_calls.json")
     args = parser.parse_args()
     logger.remove()
@@ -739,7 +748,7 @@ def main() -> int:
         # On uvloop, as the server runs: the 50 callers and the stand-ins share the 2 cores with the
         # server, and on asyncio's own loop they took ~40% of a core at 50 calls.
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            report = runner.run(bench([int(n) for n in args.levels.split(",")], args.baseline_calls, args.stagger_s, Path(tmp), args.server_log, args.workers))
+            report = runner.run(bench([int(n) for n in args.levels.split(",")], args.baseline_calls, args.stagger_s, Path(tmp), args.server_log, args.workers, args.loop_turn_ms))
     report["command"] = "python bench/concurrent_calls.py " + " ".join(sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
