@@ -42,7 +42,6 @@ from app.flows.session import CallSession, direct_functions
 from app.providers.brain import build_llms, lead_llm
 from app.store import Store
 from processors import frame_path
-from processors.context_aggregators import CallAggregators
 from processors.llm_failover import LLMFailover
 from processors.reply_guard import ReplyGuard
 from processors.transcript import BotTranscript
@@ -257,7 +256,7 @@ def assemble_call(
     brain, brain_stages = brain_slot(bot, session)
     context = LLMContext()
     params = user_params or LLMUserAggregatorParams(user_turn_strategies=ExternalUserTurnStrategies())
-    aggregators = CallAggregators(context, user_params=params)
+    aggregators = LLMContextAggregatorPair(context, user_params=params)
     transcript = BotTranscript(on_line=on_bot_line)
     voice = bot.config.voice
     meter = UsageMeter(transport)

@@ -26,12 +26,12 @@ the failover switchers (`processors.failover.FailoverMixin`) and the Twilio outp
 handling of a data frame only queues it for its media sender (`prompt_system_frames = False`
 there: its interruption waits for its tasks to be cancelled, and keeps to the input queue).
 
-A processor that does real work with some frames but only routes others names those in
-`prompt_frame_types`; the rest keep to its queues. A function call's frames are such frames for the TTS
-services (which pass them on, or queue them behind the audio of the words before them) and for the
-assistant aggregator (which writes the result into the context and asks for the LLM to run):
-`FUNCTION_CALL_FRAMES`. A turn that fills a slot sends its result down through both before the
-LLM can run again, four turns of the loop, each of which waits for every other call's audio.
+A processor that does real work with some frames but only routes others can name those in
+`prompt_frame_types`; the rest keep to its queues. A function call's frames (`FUNCTION_CALL_FRAMES`)
+are such frames for a TTS service, which passes them on behind the audio of the words before them
+(tests/processors/test_prompt_entry.py). The call's TTSs and assistant aggregator do not use it
+yet: tried on them, one voice eval of the fresh-clone suite lost its reply after a function call
+once, and the cause is not found.
 Written against pipecat-ai 1.14 (pinned): where Pipecat's `FrameProcessor` lacks the internals this
 reads, every frame takes Pipecat's way.
 """

@@ -29,8 +29,6 @@ from pipecat.services.piper.tts import PiperTTSService
 from pipecat.services.tts_service import TTSService
 from pipecat.utils.string import match_endofsentence
 
-from processors.prompt_entry import FUNCTION_CALL_FRAMES, PromptEntry
-
 _voices: dict[str, object] = {}
 _voices_lock = threading.Lock()
 
@@ -158,13 +156,8 @@ async def prewarm(model_path: str | Path, lines: Iterable[str], cache: PhraseCac
     return len(todo)
 
 
-class EmbeddedPiperTTS(PromptEntry, PiperTTSService):
-    """PiperTTSService on a shared voice, answering cached sentences without synthesis. A function
-    call's frames, which it only passes on, enter it at once when nothing is queued ahead of them
-    (`processors.prompt_entry`)."""
-
-    prompt_frame_types = FUNCTION_CALL_FRAMES
-    prompt_system_frames = False
+class EmbeddedPiperTTS(PiperTTSService):
+    """PiperTTSService on a shared voice, answering cached sentences without synthesis."""
 
     def __init__(self, *, model_path: Path, voice: str, cache: PhraseCache | None = PHRASES, **kwargs):
         # PiperTTSService.__init__ loads (or downloads) a voice per instance; the base TTS service

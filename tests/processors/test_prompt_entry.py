@@ -1,7 +1,8 @@
 """PromptEntry: a frame that finds a routing processor idle is routed at once; a frame that finds
 work ahead of it waits in Pipecat's queues, so none overtakes another. The failover switchers
-built on it pass the LLM's context frames on without handing them to their STTs and TTSs; the
-TTSs and the assistant aggregator take a function call's frames at once, and nothing else."""
+built on it pass the LLM's context frames on without handing them to their STTs and TTSs. With
+`prompt_frame_types`, only the frame types named enter at once (a TTS taking a function call's
+frames: they still come out behind the audio of the words before them)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pipecat.frames.frames import (
     Frame,
     FunctionCallInProgressFrame,
     FunctionCallResultFrame,
-    FunctionCallsStartedFrame,
     InterruptionFrame,
     LLMContextFrame,
     LLMMessagesAppendFrame,
@@ -25,9 +25,6 @@ from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
 
-from app.providers.cartesia import CartesiaTTS
-from app.providers.piper import EmbeddedPiperTTS
-from processors.context_aggregators import CallAggregators, PromptAssistantAggregator
 from processors.prompt_entry import FUNCTION_CALL_FRAMES, PromptEntry
 from processors.stt_failover import STTFailover
 from processors.tts_failover import TTSFailover
@@ -66,7 +63,7 @@ class Hold(FrameProcessor):
 
 
 class PromptFakeTTS(PromptEntry, FakeTTS):
-    """A TTS service that takes a function call's frames at once, as the call's TTSs do."""
+    """A TTS service that takes a function call's frames at once."""
 
     prompt_frame_types = FUNCTION_CALL_FRAMES
     prompt_system_frames = False
@@ -154,26 +151,6 @@ def _call(tool_call_id: str = "t1") -> tuple[FunctionCallInProgressFrame, Functi
         FunctionCallInProgressFrame(function_name="set_date", tool_call_id=tool_call_id, arguments=arguments),
         FunctionCallResultFrame(function_name="set_date", tool_call_id=tool_call_id, arguments=arguments, result={"ok": True}),
     )
-
-
-def test_the_call_services_take_a_function_calls_frames_at_once_and_nothing_else():
-    for cls in (CartesiaTTS, EmbeddedPiperTTS, PromptAssistantAggregator):
-        assert issubclass(cls, PromptEntry) and cls.prompt_frame_types == FUNCTION_CALL_FRAMES
-        assert cls.prompt_system_frames is False
-    assert isinstance(CallAggregators(LLMContext()).assistant(), PromptAssistantAggregator)
-
-
-async def test_the_assistant_aggregator_takes_a_result_at_once_and_asks_the_llm_to_run():
-    context = LLMContext()
-    pair = CallAggregators(context)
-    assistant = pair.assistant()
-    assert assistant._paired_user_aggregator is pair.user()  # noqa: SLF001 - wired as Pipecat's pair wires it
-    in_progress, result = _call()
-    frames = [FunctionCallsStartedFrame(function_calls=[]), SleepFrame(0.02), in_progress, SleepFrame(0.02), result, SleepFrame(0.05)]
-    _, up = await run_test(assistant, frames_to_send=frames)
-    assert assistant.entered_at_once == 2  # the in-progress frame and the result
-    assert any(m.get("role") == "tool" and m.get("tool_call_id") == "t1" for m in context.get_messages())
-    assert [f for f in up if isinstance(f, LLMContextFrame)]  # the LLM runs again on the result
 
 
 async def test_a_tts_passes_a_function_calls_frames_on_at_once_and_keeps_text_to_its_queues():
