@@ -25,32 +25,16 @@ processors whose `process_frame` routes and returns (it must not wait on the cal
 the failover switchers (`processors.failover.FailoverMixin`) and the Twilio output transport, whose
 handling of a data frame only queues it for its media sender (`prompt_system_frames = False`
 there: its interruption waits for its tasks to be cancelled, and keeps to the input queue).
-
-A processor that does real work with some frames but only routes others can name those in
-`prompt_frame_types`; the rest keep to its queues. A function call's frames (`FUNCTION_CALL_FRAMES`)
-are such frames for a TTS service, which passes them on behind the audio of the words before them
-(tests/processors/test_prompt_entry.py). The call's TTSs and assistant aggregator do not use it
-yet: tried on them, one voice eval of the fresh-clone suite lost its reply after a function call
-once, and the cause is not found.
 Written against pipecat-ai 1.14 (pinned): where Pipecat's `FrameProcessor` lacks the internals this
 reads, every frame takes Pipecat's way.
 """
 
 from __future__ import annotations
 
-from pipecat.frames.frames import (
-    CancelFrame,
-    EndFrame,
-    Frame,
-    FunctionCallInProgressFrame,
-    FunctionCallResultFrame,
-    StartFrame,
-    SystemFrame,
-)
+from pipecat.frames.frames import CancelFrame, EndFrame, Frame, StartFrame, SystemFrame
 from pipecat.processors.frame_processor import FrameCallback, FrameDirection, FrameProcessor
 
 LIFECYCLE = (StartFrame, EndFrame, CancelFrame)
-FUNCTION_CALL_FRAMES = (FunctionCallInProgressFrame, FunctionCallResultFrame)
 
 
 class PromptEntry:
@@ -59,8 +43,6 @@ class PromptEntry:
     # False for a processor whose handling of a system frame can wait (an output transport's
     # interruption cancels and restarts its tasks): those keep to the input queue.
     prompt_system_frames = True
-    # Only these frames may be processed at once (None: any frame); see the module docstring.
-    prompt_frame_types: tuple[type[Frame], ...] | None = None
     _prompt_live = False
     _prompt_depth = 0  # frames being processed at once right now
     entered_at_once = 0  # frames processed at once (for tests and benchmarks)
@@ -87,8 +69,6 @@ class PromptEntry:
 
     def _idle_for(self, frame: Frame) -> bool:
         if not self._prompt_live or self._prompt_depth or isinstance(frame, LIFECYCLE) or getattr(self, "_synchronizing", False):
-            return False
-        if self.prompt_frame_types is not None and not isinstance(frame, self.prompt_frame_types):
             return False
         me: FrameProcessor = self  # type: ignore[assignment]
         try:

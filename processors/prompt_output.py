@@ -29,7 +29,7 @@ chunks. Measured at 50 phone calls, this step (the transport taking the first au
 write) took 45 ms at p95 before, on a loaded machine.
 
 Written against pipecat-ai 1.14's `BaseOutputTransport` (its `_media_senders`, and each sender's
-`_audio_task`, `_audio_queue`, `_handle_frame`, `_bot_speaking`, `_audio_runs`, `_take_audio_chunk`
+`_audio_task`, `_audio_queue`, `_handle_frame`, `_bot_speaking`, `_buffered_audio_bytes`, `_take_audio_chunk`
 and `_enqueue_audio_chunk`): if a sender lacks them, frames take Pipecat's way.
 """
 
@@ -94,7 +94,6 @@ class PromptFirstAudio(BaseOutputTransport):
 
 def _holds_first_audio(sender: object, at_least: int) -> bool:
     """The bot is not speaking, the sender is idle, and it holds at least `at_least` bytes."""
-    runs = getattr(sender, "_audio_runs", None)
-    if getattr(sender, "_bot_speaking", True) or runs is None or not hasattr(sender, "_take_audio_chunk"):
+    if getattr(sender, "_bot_speaking", True) or not hasattr(sender, "_take_audio_chunk"):
         return False
-    return idle(sender) and sum(len(audio) for audio, _ in runs) >= at_least
+    return idle(sender) and getattr(sender, "_buffered_audio_bytes", 0) >= at_least
