@@ -41,13 +41,14 @@ from app.flows.checks import resolve_function
 from app.flows.session import CallSession, direct_functions
 from app.providers.brain import build_llms, lead_llm
 from app.store import Store
-from processors import frame_path
+from processors import frame_path, wait_for
 from processors.llm_failover import LLMFailover
 from processors.reply_guard import ReplyGuard
 from processors.transcript import BotTranscript
 from processors.turn_router import Models, TurnRouter
 
 frame_path.install()  # frames processed and pushed without the work Pipecat does for nobody
+wait_for.install()  # Pipecat's queue waits take one turn of the event loop, as on Python 3.12
 
 
 def clock_for(bot: LoadedBot, now: datetime | None) -> Callable[[], datetime]:

@@ -11,8 +11,8 @@ Utterances are cut by energy: speech starts at the first 20 ms window louder tha
 may send audio faster than real time), or at a `Finalize`. A `transcriber(audio, sample_rate)`
 gives each utterance its text: `ScriptedTranscriber` (a list, one per utterance) or
 `WhisperTranscriber` (frontdesk's embedded model). While speech goes on an interim `Results`
-goes out every `interim_interval_s` of audio (if the client asked for `interim_results`); the
-final one (`is_final`, `speech_final`, and `from_finalize` when it answers a `Finalize`)
+goes out every `interim_interval_s` of audio (if the client asked for `interim_results`; one
+still unsent when its utterance's final is due is dropped); the final one (`is_final`, `speech_final`, and `from_finalize` when it answers a `Finalize`)
 `final_latency_s` after the end was detected.
 
 Faults (`app.standins.fault`), two scripts:
@@ -97,6 +97,8 @@ class WhisperTranscriber:
     sends none.
     """
 
+    deferred_interims = True  # each is the audio so far transcribed again: made when due, in a thread
+
     def __init__(self, model_dir: str | Path | None = None, *, compute_type: str = "int8", language: str = "en", prompt: str | None = None, interims: bool = True):
         self.model_dir = model_dir
         self.compute_type = compute_type
@@ -134,6 +136,7 @@ class Utterance:
     interims: int = 0  # interim results sent
     voiced_s: float = 0.0
     transcript: str | None = None  # the final text sent, if any
+    final_due: float | None = None  # monotonic time its final is due, once the end is detected
 
 
 @dataclass(eq=False)
@@ -442,6 +445,7 @@ class _Session:
             while utterance.interims < fault.after:
                 self._queue_interim(utterance, fault)
         delay = self.s.final_latency_s + fault.latency_s
+        utterance.final_due = time.monotonic() + delay
         self._queue(delay, self._final(utterance, fault, text, from_finalize=ended_by == "finalize"))
         if self.utterance_end_s and fault.kind == "ok":
             event = {"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": round(utterance.end_s, 3)}
@@ -482,12 +486,24 @@ class _Session:
         audio = bytes(utterance.audio)
         stall = fault.kind == "stall"
 
+        def stale() -> bool:
+            # Deepgram sends an interim before the final it precedes. One whose final is already
+            # due (the sender fell behind, or its transcription took that long) would only delay
+            # that final; one merely behind the end of the audio still goes (audio may arrive
+            # faster than real time, and how many loop turns the client takes must not matter).
+            return not stall and utterance.final_due is not None and time.monotonic() >= utterance.final_due
+
+        transcribe = getattr(self.s.transcriber, "interim", self.s.transcriber)
+        # Its text covers the audio heard so far, so it is decided now: a scripted transcriber's
+        # depends on which transcripts the finals have taken. One costly to make (Whisper) is
+        # made when it is due, in a thread, and not at all if it is stale by then.
+        now = None if getattr(self.s.transcriber, "deferred_interims", False) else transcribe(audio, self.rate)
+
         async def interim() -> dict | None:
-            if utterance.end_s is not None and not stall:
-                return None  # the final is on its way; an interim now would be stale
-            transcribe = getattr(self.s.transcriber, "interim", self.s.transcriber)
-            text = await asyncio.to_thread(transcribe, audio, self.rate)
-            if not text and not stall:
+            if stale():
+                return None
+            text = now if now is not None else await asyncio.to_thread(transcribe, audio, self.rate)
+            if (not text and not stall) or stale():
                 return None
             end = utterance.start_s + len(audio) / 2 / self.rate
             return self._results(utterance, text, final=False, end_s=end)

@@ -86,6 +86,20 @@ async def test_transcribes_each_utterance_with_interims_and_records_the_query():
     assert [u["utterance"] for u in s.script.requests] == [0, 1]
 
 
+async def test_interims_behind_the_end_of_fast_audio_keep_their_utterances_words():
+    """Audio sent faster than real time: the utterance has ended, and its final been transcribed,
+    before its interims are due. They still go out, before the final, with that utterance's words."""
+    line = "I would like a haircut please"
+    async with DeepgramStandIn(ScriptedTranscriber([line, "on Wednesday"]), final_latency_s=0.4, interim_interval_s=0.3) as s:
+        s.script.then(Fault(latency_s=0.1))
+        down, _ = await run_test(stt(s), frames_to_send=chunks(quiet(0.2), tone(1.2), quiet(0.5)) + [SleepFrame(1.0)])
+    sent = [(m["is_final"], m["channel"]["alternatives"][0]["transcript"]) for m in results(s.connections[0])]
+    assert sent[-1] == (True, line)
+    interims = [text for final, text in sent if not final]
+    assert len(interims) >= 3 and all(line.startswith(text) for text in interims)
+    assert texts(down, InterimTranscriptionFrame) == interims
+
+
 async def test_a_finalize_ends_the_utterance_and_is_marked_from_finalize():
     async with DeepgramStandIn(ScriptedTranscriber(["a beard trim"]), end_silence_s=1.0) as s:
         frames = [VADUserStartedSpeakingFrame(), *chunks(tone(0.6), quiet(0.2)), SleepFrame(0.2), VADUserStoppedSpeakingFrame(stop_secs=0.2), SleepFrame(0.4)]
