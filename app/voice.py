@@ -76,7 +76,7 @@ PROVIDER_MODULES: dict[str, tuple[str, ...]] = {
     # The SDK's httpx client imports its transport (httpcore) when made, its websocket client on connect.
     # certifi finds its CA file through importlib.resources.
     "deepgram": ("app.providers.deepgram", "pipecat.services.deepgram.stt", "deepgram.listen.client", "httpcore", "certifi", "importlib.resources.readers", "importlib.readers", "websockets.legacy.client"),
-    "cartesia": ("pipecat.services.cartesia.tts",),
+    "cartesia": ("app.providers.cartesia", "pipecat.services.cartesia.tts"),
     # The Anthropic SDK's own httpx (httpx2) imports its transport and trust store when a client is
     # made, anyio's backend on the first request.
     "anthropic": ("app.providers.claude", "httpcore2", "truststore", "anyio._backends._asyncio", "anyio.streams.tls", "anyio.streams.stapled", "anyio.streams.memory"),

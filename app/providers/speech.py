@@ -118,13 +118,13 @@ def _deepgram(provider: DeepgramSTT, vocabulary: list[str] = ()) -> STTService:
 
 
 def _cartesia(provider: CartesiaTTS) -> TTSService:
-    from pipecat.services.cartesia.tts import CartesiaTTSService
+    from app.providers.cartesia import CartesiaTTS
 
     variable = env_name(provider.api_key)
     kwargs = {"url": provider.base_url} if provider.base_url else {}
-    service = CartesiaTTSService(
+    service = CartesiaTTS(
         api_key=os.environ[variable] if variable else "",
-        settings=CartesiaTTSService.Settings(model=provider.model, voice=provider.voice_id),
+        settings=CartesiaTTS.Settings(model=provider.model, voice=provider.voice_id),
         **kwargs,
     )
     tag(service, "tts", provider)
