@@ -401,7 +401,12 @@ async def test_a_twilio_call_books_by_voice_and_keypad_then_hangs_up(twilio_bot)
                 await client.say(speech("Next Thursday at four in the afternoon."))
                 await heard(client, "name")
                 await client.say(speech("Jane Doe."))
-                await heard(client, "calling from")  # "Should I use the number you're calling from, 555-123-4567?"
+                # "Should I use the number you're calling from, 555-123-4567?" Whisper tiny.en now and
+                # then hears no name in a synthesized "Jane Doe." over mu-law (once in a fresh-clone
+                # suite): the bot asks for it again, and the caller says it again, as a caller would.
+                if "calling from" not in await heard(client, "calling from", "name"):
+                    await client.say(speech("Jane Doe."))
+                    await heard(client, "calling from")
                 await client.press("2")
                 await heard(client, "phone number", "number")
                 await client.press("5552223333#")
