@@ -49,7 +49,8 @@ class JoinedTTSAudio:
         if queue is None or queue.empty():
             return item
         keepalive = getattr(type(self._audio_context_manager), "_KEEPALIVE", _NOTHING)  # type: ignore[attr-defined]
-        limit = int(self.max_join_s * item.sample_rate) * 2 * max(item.num_channels, 1)
+        block = 2 * max(item.num_channels, 1)  # bytes per sample, all channels
+        limit = int(self.max_join_s * item.sample_rate) * block
         parts, size = [item.audio], len(item.audio)
         while not queue.empty():
             following = queue.get_nowait()
@@ -70,10 +71,9 @@ class JoinedTTSAudio:
         if len(parts) == 1:
             return item
         item.audio = b"".join(parts)  # the first piece carries them all (its id, pts, metadata)
-        item.num_frames = len(item.audio) // (2 * max(item.num_channels, 1))
+        item.num_frames = len(item.audio) // block
         return item
 
     def _queued_items(self, context_id: str) -> asyncio.Queue | None:
-        contexts = getattr(getattr(self, "_audio_context_manager", None), "_contexts", None)
-        queue = contexts.get(context_id) if isinstance(contexts, dict) else None
+        queue = getattr(self._audio_context_manager, "_contexts", {}).get(context_id)  # type: ignore[attr-defined]
         return queue if isinstance(queue, asyncio.Queue) else None

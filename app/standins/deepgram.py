@@ -12,8 +12,9 @@ may send audio faster than real time), or at a `Finalize`. A `transcriber(audio,
 gives each utterance its text: `ScriptedTranscriber` (a list, one per utterance) or
 `WhisperTranscriber` (frontdesk's embedded model). While speech goes on an interim `Results`
 goes out every `interim_interval_s` of audio (if the client asked for `interim_results`; one
-still unsent when its utterance's final is due is dropped); the final one (`is_final`, `speech_final`, and `from_finalize` when it answers a `Finalize`)
-`final_latency_s` after the end was detected.
+still unsent when its utterance's final is due is dropped); the final one (`is_final`,
+`speech_final`, and `from_finalize` when it answers a `Finalize`) `final_latency_s` after the
+end was detected.
 
 Faults (`app.standins.fault`), two scripts:
 
@@ -497,12 +498,12 @@ class _Session:
         # Its text covers the audio heard so far, so it is decided now: a scripted transcriber's
         # depends on which transcripts the finals have taken. One costly to make (Whisper) is
         # made when it is due, in a thread, and not at all if it is stale by then.
-        now = None if getattr(self.s.transcriber, "deferred_interims", False) else transcribe(audio, self.rate)
+        decided = None if getattr(self.s.transcriber, "deferred_interims", False) else transcribe(audio, self.rate)
 
         async def interim() -> dict | None:
             if stale():
                 return None
-            text = now if now is not None else await asyncio.to_thread(transcribe, audio, self.rate)
+            text = decided if decided is not None else await asyncio.to_thread(transcribe, audio, self.rate)
             if (not text and not stall) or stale():
                 return None
             end = utterance.start_s + len(audio) / 2 / self.rate
