@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -47,3 +48,15 @@ def fresh_provider_breakers():
     PROVIDERS.clear()
     yield
     PROVIDERS.clear()
+
+
+@pytest.fixture(autouse=True)
+def logs_on_the_real_stderr():
+    """Each test ends with loguru writing to the process's own stderr. A test that runs a CLI's
+    `main` leaves a handler on the stream pytest captured for that test, which pytest then closes:
+    every later log line would print a 'Logging error' traceback instead."""
+    yield
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.__stderr__, level="INFO")

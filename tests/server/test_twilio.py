@@ -414,7 +414,8 @@ async def test_a_twilio_call_books_by_voice_and_keypad_then_hangs_up(twilio_bot)
                 await client.press("1")
                 await heard(client, "all set", "see you")
                 await client.say(speech("No thanks."))
-                goodbye = await heard(client, "goodbye")
+                # "Thanks for calling Hair Delight. Goodbye!": tiny.en has heard the goodbye as "bye bye".
+                goodbye = await heard(client, "bye")
                 update = await twilio.wait_for("update")
                 closed_at = await client.closed()
             await server.calls_ended()
@@ -426,7 +427,7 @@ async def test_a_twilio_call_books_by_voice_and_keypad_then_hangs_up(twilio_bot)
     last = client.utterances[-1]
     assert echoed_at >= last.ended - 0.05 and update.at >= echoed_at and closed_at >= update.at - 0.5, (mark, echoed_at, last.ended, update.at)
     assert "555" in readback.replace("-", "").replace(" ", "") or "five" in readback, readback
-    assert "goodbye" in goodbye
+    assert "bye" in goodbye
 
     with Store(twilio_bot.parent / "calls.db") as store:
         [booking] = store.list_bookings()
