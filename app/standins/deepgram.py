@@ -377,17 +377,21 @@ class _Session:
 
     def _audio(self, data: bytes) -> None:
         self.pending += data
-        while len(self.pending) >= self.window:
-            chunk = bytes(self.pending[: self.window])
-            del self.pending[: self.window]
+        count = len(self.pending) // self.window
+        if not count:
+            return
+        block = bytes(self.pending[: count * self.window])
+        del self.pending[: count * self.window]
+        levels = _rms(block, count)  # one numpy pass for the message's windows, not one each
+        for i in range(count):
             self.position_s += WINDOW_S
-            self._window(chunk)
+            self._window(block[i * self.window : (i + 1) * self.window], levels[i])
             if self.closer is not None:
                 return
 
-    def _window(self, chunk: bytes) -> None:
-        """Segment one 20 ms window."""
-        loud = _rms(chunk) >= self.s.threshold_rms
+    def _window(self, chunk: bytes, level: float) -> None:
+        """Segment one 20 ms window, of RMS `level`."""
+        loud = level >= self.s.threshold_rms
         utterance = self.current
         if utterance is None:
             if not loud:
@@ -580,6 +584,7 @@ def _const(message: dict) -> Callable[[], Awaitable[dict]]:
     return make
 
 
-def _rms(pcm: bytes) -> float:
-    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
-    return float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+def _rms(pcm: bytes, windows: int) -> list[float]:
+    """The RMS of each of the `windows` equal parts of 16-bit `pcm`."""
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32).reshape(windows, -1)
+    return np.sqrt(np.mean(samples * samples, axis=1)).tolist()

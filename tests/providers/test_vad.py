@@ -9,7 +9,7 @@ import pytest
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 
-from app.providers.vad import GATED_PEAK, QUIET_PEAK, VOLUME_EVERY, QuietGatedSileroVAD, quiet
+from app.providers.vad import GATED_PEAK, QUIET_PEAK, VOLUME_EVERY, QuietGatedSileroVAD, quiet, silero_batch, silero_model
 from app.simulate.caller import synthesize
 
 RATE = 16000
@@ -100,3 +100,79 @@ def test_calls_share_the_onnx_session_and_keep_their_own_state(call_audio):
     assert one._model.session is two._model.session  # noqa: SLF001 - loaded once per process
     _states(one, call_audio[: RATE * 3])  # one call hears speech; the other's model state is untouched
     assert one._model._state.any() and not two._model._state.any()  # noqa: SLF001
+
+
+def test_one_run_scores_the_windows_of_many_calls_as_each_alone(call_audio):
+    """Windows of different calls waiting together go in one run; each call's confidences are what
+    its own model run window by window gives, and its state is its own."""
+    window = 512
+    clips = [call_audio[RATE + i * 1600 : RATE + i * 1600 + window * 12] for i in range(6)]  # six calls, mid-speech
+    alone = []
+    for clip in clips:
+        model = silero_model()
+        alone.append([float(model(clip[i : i + window].astype(np.float32) / 32768.0, RATE)[0][0]) for i in range(0, len(clip), window)])
+    models = [silero_model() for _ in clips]
+
+    async def call(model, clip):
+        return [await silero_batch().score(model, clip[i : i + window].astype(np.float32) / 32768.0, RATE) for i in range(0, len(clip), window)]
+
+    async def run():
+        together = await asyncio.gather(*(call(m, c) for m, c in zip(models, clips, strict=True)))
+        return together, silero_batch()
+
+    together, batch = asyncio.run(run())
+    assert np.allclose(together, alone, atol=1e-5), np.abs(np.array(together) - np.array(alone)).max()
+    assert max(max(c) for c in alone) > 0.5  # speech: the comparison is not of zeros
+    assert batch.windows == 6 * 12 and batch.runs == 12  # each run took one window of every call
+
+
+def test_calls_analyzing_together_hear_what_each_hears_alone(call_audio):
+    """Five calls' VADs at once (each a clip offset from the others): their batched decisions are
+    each call's decisions alone, and the runs were fewer than the windows."""
+    clips = [call_audio[i * 3200 :] for i in range(5)]
+    alone = [_states(QuietGatedSileroVAD(params=VADParams()), clip) for clip in clips]
+    vads = [QuietGatedSileroVAD(params=VADParams()) for _ in clips]
+    for vad in vads:
+        vad.set_sample_rate(RATE)
+
+    async def call(vad, clip):
+        return [await vad.analyze_audio(clip[i : i + FRAME].tobytes()) for i in range(0, len(clip) - FRAME + 1, FRAME)]
+
+    async def run():
+        states = await asyncio.gather(*(call(v, c) for v, c in zip(vads, clips, strict=True)))
+        return states, silero_batch()
+
+    together, batch = asyncio.run(run())
+    assert together == alone
+    assert batch.windows == sum(v.windows_scored for v in vads) and batch.runs < batch.windows / 2
+
+
+def test_a_failed_run_is_no_speech_and_the_calls_go_on(call_audio):
+    vad = QuietGatedSileroVAD(params=VADParams())
+    vad.set_sample_rate(RATE)
+    speech = call_audio[RATE : RATE * 2]
+
+    class Broken:
+        def run(self, *args, **kwargs):
+            raise RuntimeError("onnxruntime failed")
+
+    vad._model.session = Broken()  # noqa: SLF001 - this call's model only (a copy sharing the session)
+
+    async def run():
+        return [await vad.analyze_audio(speech[i : i + FRAME].tobytes()) for i in range(0, len(speech) - FRAME + 1, FRAME)]
+
+    assert set(asyncio.run(run())) == {VADState.QUIET} and vad.windows_scored > 0
+
+
+def test_a_call_that_stops_waiting_leaves_the_run_to_the_others(call_audio):
+    one, two = silero_model(), silero_model()
+    window = call_audio[RATE : RATE + 512].astype(np.float32) / 32768.0
+
+    async def run():
+        batch = silero_batch()
+        gone, kept = batch.score(one, window, RATE), batch.score(two, window, RATE)
+        gone.cancel()  # the call ended while its window waited
+        return await kept, batch
+
+    confidence, batch = asyncio.run(run())
+    assert 0.0 <= confidence <= 1.0 and batch.windows == 1 and not one._state.any()  # noqa: SLF001
