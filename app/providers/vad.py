@@ -103,8 +103,9 @@ class SileroBatch:
         batches: dict[tuple[object, int], list[tuple[SileroOnnxModel, np.ndarray, asyncio.Future[float]]]] = {}
         for model, audio, rate, future in waiting:
             batch = batches.setdefault((model.session, rate), [])
-            if any(m is model for m, _, _ in batch):  # a model's next window needs this one's state
-                self._waiting or asyncio.get_running_loop().call_soon(self._run)
+            if any(m is model for m, _, _ in batch):  # a model's next window needs this one's state: next run
+                if not self._waiting:
+                    asyncio.get_running_loop().call_soon(self._run)
                 self._waiting.append((model, audio, rate, future))
             elif not future.cancelled():
                 batch.append((model, audio, future))

@@ -176,3 +176,19 @@ def test_a_call_that_stops_waiting_leaves_the_run_to_the_others(call_audio):
 
     confidence, batch = asyncio.run(run())
     assert 0.0 <= confidence <= 1.0 and batch.windows == 1 and not one._state.any()  # noqa: SLF001
+
+
+def test_a_models_windows_asked_for_together_are_scored_in_order(call_audio):
+    """Two windows of one call asked for without waiting go in successive runs, the second scored
+    from the state the first left, as one model run window by window scores them."""
+    audio = call_audio[RATE : RATE + 1024].astype(np.float32) / 32768.0
+    alone = silero_model()
+    expected = [float(alone(audio[:512], RATE)[0][0]), float(alone(audio[512:], RATE)[0][0])]
+
+    async def run():
+        batch, model = silero_batch(), silero_model()
+        first, second = batch.score(model, audio[:512], RATE), batch.score(model, audio[512:], RATE)
+        return [await first, await second], batch.runs
+
+    scores, runs = asyncio.run(run())
+    assert np.allclose(scores, expected, atol=1e-5) and runs == 2
