@@ -101,17 +101,18 @@ class SileroBatch:
     def _run(self) -> None:
         waiting, self._waiting = self._waiting, []
         batches: dict[tuple[object, int], list[tuple[SileroOnnxModel, np.ndarray, asyncio.Future[float]]]] = {}
+        taken: set[int] = set()  # models with a window in this run
         for model, audio, rate, future in waiting:
-            batch = batches.setdefault((model.session, rate), [])
-            if any(m is model for m, _, _ in batch):  # a model's next window needs this one's state: next run
+            if future.cancelled():
+                continue
+            if id(model) in taken:  # its next window needs this one's state: the next run
                 if not self._waiting:
                     asyncio.get_running_loop().call_soon(self._run)
                 self._waiting.append((model, audio, rate, future))
-            elif not future.cancelled():
-                batch.append((model, audio, future))
-        for (_, rate), batch in batches.items():
-            if not batch:
                 continue
+            taken.add(id(model))
+            batches.setdefault((model.session, rate), []).append((model, audio, future))
+        for (_, rate), batch in batches.items():
             try:
                 confidences = self._scores(rate, [(model, audio) for model, audio, _ in batch])
             except Exception as e:  # as Pipecat's Silero: the error is logged, the window is not speech
@@ -175,9 +176,9 @@ class QuietGatedSileroVAD(SileroVADAnalyzer):
         self._scored: tuple[float, bool] | None = None  # the window being analyzed: its confidence, from the model?
 
     def _peak(self, window: bytes | bytearray) -> int:
-        """The window's peak, found once: Pipecat hands each window to `voice_confidence`, then
-        to `_get_smoothed_volume`, and both look at it (the window object is kept, so `is` is sure)."""
-        if self._peaked[0] is not window:
+        """The window's peak, found once: the quiet gate (`_sleeps_through`) and then
+        `_get_smoothed_volume` both look at each window."""
+        if self._peaked[0] != window:
             self._peaked = (window, peak(window))
         return self._peaked[1]
 
