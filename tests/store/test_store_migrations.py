@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +38,26 @@ def test_empty_file_migrates_to_latest(tmp_path: Path) -> None:
     assert _rows(path, "PRAGMA index_info(bookings_date_status)") == [(0, 4, "date"), (1, 8, "status")]
     assert [v for v, in _rows(path, "SELECT version FROM schema_migrations")] == [1, 2]
     assert _rows(path, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_commits_do_not_wait_for_the_disk_but_survive_a_killed_process(tmp_path: Path) -> None:
+    path = tmp_path / "f.db"
+    with Store(path) as store:
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL, not FULL (2)
+    # A worker killed right after a caller's line was stored: the line is in the file.
+    script = (
+        "import os, signal, sys\n"
+        "from datetime import datetime\n"
+        "from app.store import Store\n"
+        "store = Store(sys.argv[1])\n"
+        "store.start_call('c1', bot='b', flow='f', transport='twilio', started_at=datetime(2026, 1, 1))\n"
+        "store.add_turn('c1', 'caller', 'my number is 555 0100', datetime(2026, 1, 1))\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], cwd=Path(__file__).resolve().parents[2], timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    with Store(path) as store:
+        assert store.get_call("c1")["turns"] == [{"role": "caller", "text": "my number is 555 0100"}]
 
 
 def test_connection_has_foreign_keys_on(tmp_path: Path) -> None:
