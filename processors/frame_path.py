@@ -14,11 +14,29 @@ thousands a second at 50 calls), does besides the work itself:
   for a `FrameProcessed` record (with a clock reading), before the few frames it acts on
   (`StartFrame`, interruptions, `CancelFrame`, pause and resume).
 
+And one thing Pipecat does that nobody hears: it passes on, through every processor of the
+pipeline, frames that exist for observers only. No processor of a call acts on them (in Pipecat
+1.14 only the wake-phrase turn strategy and the debugging `FrameLogger`, neither used here, read
+the first two), and a worker with no observer has nobody else to give them to:
+
+- `BotSpeakingFrame`, broadcast by the output transport both ways, upstream through the whole
+  pipeline, every 200 ms while the bot talks; `UserSpeakingFrame`, by the user aggregator, likewise
+  while the caller talks;
+- `MetricsFrame`, each service's TTFB, processing time and usage (the usage meter reads them as
+  the service pushes them: `app/cost.py`);
+- `AggregatedTextProgressFrame`, with each word the TTS speaks, for the RTVI observer's
+  word-by-word highlighting.
+
+Counted in a phone call of four turns, a third of all the frames' hops from processor to processor.
+When no observer would see the push, such a frame goes no further than the push by the processor
+that made it (its push event handlers still run); with an observer (the RTVI clients', a worker's
+idle watch, a test's), it travels as in Pipecat.
+
 Measured with py-spy on `frontdesk run` at 50 calls: ~10% of the event loop. `install()` replaces
 `FrameProcessor.push_frame`, `process_frame` and the private `__internal_push_frame` and
 `__process_frame` with versions that skip each of these exactly when it would do nothing, and otherwise run Pipecat's
-own code: what the next processor, the handlers and the observers get is unchanged
-(tests/processors/test_frame_path.py). Written against pipecat-ai 1.14 (pinned in pyproject.toml):
+own code: what the next processor (but for the frames above), the handlers and the observers get
+is unchanged (tests/processors/test_frame_path.py). Written against pipecat-ai 1.14 (pinned in pyproject.toml):
 if Pipecat's code for these is not the one this was written for, `install()` leaves Pipecat's in
 place and logs a warning.
 """
@@ -30,6 +48,8 @@ import inspect
 
 from loguru import logger
 from pipecat.frames.frames import (
+    AggregatedTextProgressFrame,
+    BotSpeakingFrame,
     CancelFrame,
     Frame,
     FrameProcessorPauseFrame,
@@ -37,7 +57,9 @@ from pipecat.frames.frames import (
     FrameProcessorResumeFrame,
     FrameProcessorResumeUrgentFrame,
     InterruptionFrame,
+    MetricsFrame,
     StartFrame,
+    UserSpeakingFrame,
 )
 from pipecat.pipeline.worker_observer import WorkerObserver
 from pipecat.processors.frame_processor import FrameCallback, FrameDirection, FrameProcessor
@@ -58,6 +80,9 @@ BASE_HANDLES = (
     StartFrame, InterruptionFrame, CancelFrame,
     FrameProcessorPauseFrame, FrameProcessorPauseUrgentFrame, FrameProcessorResumeFrame, FrameProcessorResumeUrgentFrame,
 )  # fmt: skip
+
+# Frames made for observers only (see the module docstring): not passed on when no observer would see them.
+FOR_OBSERVERS = (BotSpeakingFrame, UserSpeakingFrame, MetricsFrame, AggregatedTextProgressFrame)
 
 
 def pipecat_source_hash() -> str:
@@ -93,6 +118,8 @@ def _observed(processor: FrameProcessor) -> bool:
 async def _internal_push(self: FrameProcessor, frame: Frame, direction: FrameDirection) -> None:
     if _observed(self) or _tracing():
         await PIPECAT["_FrameProcessor__internal_push_frame"](self, frame, direction)
+        return
+    if isinstance(frame, FOR_OBSERVERS):  # and there is no observer: nobody to take it
         return
     target = self._next if direction == FrameDirection.DOWNSTREAM else self._prev if direction == FrameDirection.UPSTREAM else None
     if target is None:

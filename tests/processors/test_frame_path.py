@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from loguru import logger
-from pipecat.frames.frames import ErrorFrame, Frame, TextFrame
+from pipecat.frames.frames import AggregatedTextProgressFrame, BotSpeakingFrame, ErrorFrame, Frame, MetricsFrame, TextFrame, UserSpeakingFrame
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -171,3 +171,59 @@ async def test_observers_see_every_processed_frame_and_without_them_no_record_is
     down, _ = await run_test(Pipeline([Echo(name="first"), Echo(name="second")]), frames_to_send=[TextFrame("b")])
     assert [f.text for f in down if isinstance(f, TextFrame)] == ["b"]
     assert not [f for f in records if isinstance(f, TextFrame)]  # nobody to tell: no record, no clock read
+
+
+class Makes(FrameProcessor):
+    """On a `TextFrame("make")`, pushes one of each observer-only frame both ways, then the text."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, TextFrame) and frame.text == "make":
+            for make in (BotSpeakingFrame, UserSpeakingFrame, lambda: MetricsFrame(data=[]), _progress):
+                await self.push_frame(make(), FrameDirection.DOWNSTREAM)
+                await self.push_frame(make(), FrameDirection.UPSTREAM)
+        await self.push_frame(frame, direction)
+
+
+def _progress() -> AggregatedTextProgressFrame:
+    return AggregatedTextProgressFrame(segment_id="s", context_id="c", text="Hi there.", text_type="sentence", accumulated_text="Hi", remaining_text="there.")
+
+
+class Heard(FrameProcessor):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.heard: list[str] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        self.heard.append(f"{type(frame).__name__} {direction.name.lower()}")
+        await self.push_frame(frame, direction)
+
+
+OBSERVER_ONLY = ["BotSpeakingFrame", "UserSpeakingFrame", "MetricsFrame", "AggregatedTextProgressFrame"]
+
+
+@pytest.mark.parametrize("observed", [False, True])
+async def test_frames_for_observers_only_go_no_further_when_nobody_observes(monkeypatch, observed):
+    import functools
+
+    import pipecat.tests.utils as pipecat_test_utils
+
+    install()
+    if not observed:  # a worker with no observer at all, as a phone call's (run_test's has two)
+        monkeypatch.setattr(pipecat_test_utils, "PipelineWorker", functools.partial(pipecat_test_utils.PipelineWorker, enable_turn_tracking=False, idle_timeout_secs=None))
+    before, maker, after = Heard(name="before"), Makes(name="maker"), Heard(name="after")
+    pushed: list[str] = []
+    maker.add_event_handler("on_before_push_frame", lambda processor, frame: pushed.append(type(frame).__name__))
+    down, _ = await run_test(Pipeline([before, maker, after]), frames_to_send=[TextFrame("make")], observers=[Pushes()] if observed else [])
+    assert [f.text for f in down if isinstance(f, TextFrame)] == ["make"]
+    # The push handlers hear each one (the usage meter counts MetricsFrames there) either way.
+    assert [name for name in pushed if name in OBSERVER_ONLY] == [name for name in OBSERVER_ONLY for _ in "ud"]
+    made_down = [f"{name} downstream" for name in OBSERVER_ONLY]
+    made_up = [f"{name} upstream" for name in OBSERVER_ONLY]
+    if observed:  # as Pipecat passes them
+        assert [h for h in after.heard if h in made_down] == made_down
+        assert [h for h in before.heard if h in made_up] == made_up
+    else:
+        assert not [h for h in after.heard + before.heard if h.split()[0] in OBSERVER_ONLY]
+        assert "TextFrame downstream" in after.heard
