@@ -30,8 +30,15 @@ a model run and two thread hops thirty times a second, whether the caller speaks
   scores every row of a batch on its own (each call passes in its own recurrent state and
   context). A call asks, and its VAD waits for the run: the run is the next thing the event
   loop does, after whatever else was already due, so one call alone waits for nothing, and the
-  busier the process, the more windows each run takes. Each call's windows still go in order,
-  one run apart, since each window's state comes from the one before.
+  busier the process, the more windows each run takes.
+- A frame's windows (a phone call's 60 ms holds about two) wait for one batch together: its
+  successive runs take the first window of every call asking, then the second, each window from
+  the state the one before left, all in the same loop turn. Asked for one at a time, each window
+  cost a frame two more loop turns (the run, then the wake-up), and under load a loop turn is long:
+  traced at 50 calls on a slow day, a call's VAD fell up to 1.9 s behind its audio, queuing the
+  transcript behind it (the turn waited for it). The loudness does not depend on the model, so
+  each window's gate is known before any is scored; where Silero's periodic reset of the model
+  falls between two windows of a frame, the ones after it are scored again from the reset state.
 """
 
 from __future__ import annotations
@@ -84,43 +91,61 @@ class SileroBatch:
     """Scores windows of many calls' Silero models in one run of the shared session (see above)."""
 
     def __init__(self) -> None:
-        self._waiting: list[tuple[SileroOnnxModel, np.ndarray, int, asyncio.Future[float]]] = []
-        self.runs = 0
+        # Each request: a model, its windows in order, their rate, the future of their confidences,
+        # and whether that future takes the one window's confidence rather than the list.
+        self._waiting: list[tuple[SileroOnnxModel, list[np.ndarray], int, asyncio.Future, bool]] = []
+        self.batches = 0  # loop turns that scored windows
+        self.runs = 0  # model runs (a batch makes one per window of the model asking for most)
         self.windows = 0
 
     def score(self, model: SileroOnnxModel, audio: np.ndarray, sample_rate: int) -> asyncio.Future[float]:
         """The model's confidence for a window of float32 `audio`, once the next run has scored it
         (the model's state and context move on then, as Silero's own `model(audio, rate)` does)."""
+        return self._ask(model, [audio], sample_rate, single=True)
+
+    def score_all(self, model: SileroOnnxModel, windows: list[np.ndarray], sample_rate: int) -> asyncio.Future[list[float]]:
+        """The model's confidences for successive `windows` (in order), all scored in the next
+        batch: each run of it takes the next window of every model asking, so a call's windows
+        wait for the loop together, not one loop turn and more each."""
+        return self._ask(model, windows, sample_rate, single=False)
+
+    def _ask(self, model: SileroOnnxModel, windows: list[np.ndarray], sample_rate: int, *, single: bool) -> asyncio.Future:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[float] = loop.create_future()
+        future = loop.create_future()
         if not self._waiting:
             loop.call_soon(self._run)
-        self._waiting.append((model, audio, sample_rate, future))
+        self._waiting.append((model, windows, sample_rate, future, single))
         return future
 
     def _run(self) -> None:
         waiting, self._waiting = self._waiting, []
-        batches: dict[tuple[object, int], list[tuple[SileroOnnxModel, np.ndarray, asyncio.Future[float]]]] = {}
-        taken: set[int] = set()  # models with a window in this run
-        for model, audio, rate, future in waiting:
+        self.batches += 1
+        batches: dict[tuple[object, int], list[tuple[SileroOnnxModel, list[np.ndarray], asyncio.Future, bool]]] = {}
+        taken: set[int] = set()  # models with windows in this batch
+        for model, windows, rate, future, single in waiting:
             if future.cancelled():
                 continue
-            if id(model) in taken:  # its next window needs this one's state: the next run
+            if id(model) in taken:  # its windows need the state the others leave: the next batch
                 if not self._waiting:
                     asyncio.get_running_loop().call_soon(self._run)
-                self._waiting.append((model, audio, rate, future))
+                self._waiting.append((model, windows, rate, future, single))
                 continue
             taken.add(id(model))
-            batches.setdefault((model.session, rate), []).append((model, audio, future))
+            batches.setdefault((model.session, rate), []).append((model, windows, future, single))
         for (_, rate), batch in batches.items():
-            try:
-                confidences = self._scores(rate, [(model, audio) for model, audio, _ in batch])
-            except Exception as e:  # as Pipecat's Silero: the error is logged, the window is not speech
-                logger.error(f"Error analyzing audio with Silero VAD: {e}")
-                confidences = [0.0] * len(batch)
-            for (_, _, future), confidence in zip(batch, confidences, strict=True):
+            confidences: list[list[float]] = [[] for _ in batch]
+            for step in range(max(len(windows) for _, windows, _, _ in batch)):
+                rows = [i for i, (_, windows, _, _) in enumerate(batch) if len(windows) > step]
+                try:
+                    scored = self._scores(rate, [(batch[i][0], batch[i][1][step]) for i in rows])
+                except Exception as e:  # as Pipecat's Silero: the error is logged, the window is not speech
+                    logger.error(f"Error analyzing audio with Silero VAD: {e}")
+                    scored = [0.0] * len(rows)
+                for i, confidence in zip(rows, scored, strict=True):
+                    confidences[i].append(confidence)
+            for (_, _, future, single), scores in zip(batch, confidences, strict=True):
                 if not future.done():
-                    future.set_result(confidence)
+                    future.set_result(scores[0] if single else scores)
 
     def _scores(self, rate: int, windows: list[tuple[SileroOnnxModel, np.ndarray]]) -> list[float]:
         context_size = 64 if rate == 16000 else 32
@@ -166,6 +191,7 @@ class QuietGatedSileroVAD(SileroVADAnalyzer):
         self._model_asleep = False
         self.windows_scored = 0  # by the model
         self.windows_skipped = 0
+        self.windows_rescored = 0  # scored again after Silero's periodic reset of the model
         self._loudness = 0.0  # the last measured
         self._windows_to_measure = 0
         self.loudness_measured = 0
@@ -174,6 +200,7 @@ class QuietGatedSileroVAD(SileroVADAnalyzer):
         self._peaked: tuple[bytes | bytearray | None, int] = (None, 0)  # the last window and its peak
         self._unscored = bytearray()  # audio short of a window
         self._scored: tuple[float, bool] | None = None  # the window being analyzed: its confidence, from the model?
+        self._volume: float | None = None  # ... and its smoothed loudness
 
     def _peak(self, window: bytes | bytearray) -> int:
         """The window's peak, found once: the quiet gate (`_sleeps_through`) and then
@@ -183,6 +210,12 @@ class QuietGatedSileroVAD(SileroVADAnalyzer):
         return self._peaked[1]
 
     def _get_smoothed_volume(self, audio: bytes) -> float:
+        if self._volume is not None:  # analyze_audio measured it already (see `_plan`)
+            return self._volume
+        return self._measure(audio, self._prev_volume)
+
+    def _measure(self, audio: bytes, prev_volume: float) -> float:
+        """The smoothed loudness after `audio`, the one before it being `prev_volume`."""
         self._volume_tracker.update(audio, self.sample_rate)
         self._gated_bytes = self._gated_bytes + len(audio) if self._peak(audio) < GATED_PEAK else 0
         if self._windows_to_measure == 0:
@@ -194,36 +227,80 @@ class QuietGatedSileroVAD(SileroVADAnalyzer):
                 self.loudness_measured += 1
             self._windows_to_measure = VOLUME_EVERY
         self._windows_to_measure -= 1
-        return exp_smoothing(self._loudness, self._prev_volume, self._smoothing_factor)
+        return exp_smoothing(self._loudness, prev_volume, self._smoothing_factor)
 
     def _below_volume(self) -> bool:
         return self._prev_volume < self.params.min_volume
 
     async def analyze_audio(self, buffer: bytes) -> VADState:
-        """Pipecat's analysis (`_run_analyzer`), one window at a time, each scored by the process's
-        next batched run first. The start and stop counts are checked after every window, where
-        Pipecat checks them once per buffer: a turn starts or ends on the window that completes
-        it, not at the end of the frame holding that window."""
+        """Pipecat's analysis (`_run_analyzer`), one window at a time, the buffer's windows scored
+        together in the process's next batch first. The start and stop counts are checked after
+        every window, where Pipecat checks them once per buffer: a turn starts or ends on the
+        window that completes it, not at the end of the frame holding that window."""
         self._unscored += buffer
         size = self._vad_frames_num_bytes
+        windows = []
         while len(self._unscored) >= size:
-            window = bytes(self._unscored[:size])
+            windows.append(bytes(self._unscored[:size]))
             del self._unscored[:size]
-            self._scored = await self._score(window)
+        if not windows:
+            return self._vad_state
+        volumes, sleeps = self._plan(windows)
+        scores = await self._score(windows, sleeps)
+        for i, window in enumerate(windows):
+            self._scored, self._volume = scores[i], volumes[i]
             try:
                 self._run_analyzer(window)
             finally:
-                self._scored = None
+                self._scored = self._volume = None
+            if scores[i][1] and self._windows_since_reset == 0 and any(by_model for _, by_model in scores[i + 1 :]):
+                # Silero's own periodic reset came after this window (`_maybe_reset_model`): the
+                # windows after it are heard again, from the reset state, as Pipecat's would be.
+                self.windows_rescored += sum(not sleeping for sleeping in sleeps[i + 1 :])
+                scores[i + 1 :] = await self._score(windows[i + 1 :], sleeps[i + 1 :])
         return self._vad_state
 
-    async def _score(self, window: bytes) -> tuple[float, bool]:
-        """The window's confidence, and whether the model gave it (not the quiet gate)."""
-        if self._sleeps_through(window):
-            return 0.0, False
-        audio = np.frombuffer(window, np.int16).astype(np.float32) / 32768.0
-        return await silero_batch().score(self._model, audio, self.sample_rate), True
+    def _plan(self, windows: list[bytes]) -> tuple[list[float], list[bool]]:
+        """Each window's smoothed loudness, and whether the model sleeps through it: all its
+        samples are near silence and the loudness before it is below `min_volume`. The loudness
+        does not depend on the model, so it is known for all of them before any is scored."""
+        volumes, sleeps = [], []
+        volume = self._prev_volume
+        for window in windows:
+            sleeps.append(volume < self.params.min_volume and self._peak(window) < QUIET_PEAK)
+            volume = self._measure(window, volume)
+            volumes.append(volume)
+        self.windows_skipped += sum(sleeps)
+        self.windows_scored += len(windows) - sum(sleeps)
+        return volumes, sleeps
+
+    async def _score(self, windows: list[bytes], sleeps: list[bool]) -> list[tuple[float, bool]]:
+        """Each window's confidence, and whether the model gave it (not the quiet gate). The
+        model's windows go to the batch together, but for one woken after a sleep: its state is
+        reset first, as if the silence had been a fresh start, so what comes before it goes first."""
+        scores: list[tuple[float, bool]] = [(0.0, False)] * len(windows)
+        together: list[int] = []
+        for i, sleeping in enumerate(sleeps):
+            if sleeping:
+                self._model_asleep = True
+                continue
+            if self._model_asleep:
+                await self._score_together(windows, together, scores)
+                together = []
+                self._model.reset_states()
+                self._model_asleep = False
+            together.append(i)
+        await self._score_together(windows, together, scores)
+        return scores
+
+    async def _score_together(self, windows: list[bytes], which: list[int], scores: list[tuple[float, bool]]) -> None:
+        if which:
+            audio = [np.frombuffer(windows[i], np.int16).astype(np.float32) / 32768.0 for i in which]
+            for i, confidence in zip(which, await silero_batch().score_all(self._model, audio, self.sample_rate), strict=True):
+                scores[i] = (confidence, True)
 
     def _sleeps_through(self, window: bytes) -> bool:
+        """`_plan` and `_score` for one window, when `voice_confidence` is called on its own."""
         if self._below_volume() and self._peak(window) < QUIET_PEAK:
             self._model_asleep = True
             self.windows_skipped += 1

@@ -144,7 +144,7 @@ def test_calls_analyzing_together_hear_what_each_hears_alone(call_audio):
 
     together, batch = asyncio.run(run())
     assert together == alone
-    assert batch.windows == sum(v.windows_scored for v in vads) and batch.runs < batch.windows / 2
+    assert batch.windows == sum(v.windows_scored + v.windows_rescored for v in vads) and batch.runs < batch.windows / 2
 
 
 def test_a_failed_run_is_no_speech_and_the_calls_go_on(call_audio):
@@ -192,3 +192,65 @@ def test_a_models_windows_asked_for_together_are_scored_in_order(call_audio):
 
     scores, runs = asyncio.run(run())
     assert np.allclose(scores, expected, atol=1e-5) and runs == 2
+
+
+def test_a_batch_scores_several_windows_of_each_model_in_successive_runs(call_audio):
+    """`score_all`: each model's windows in order, one run per step, all in one loop turn; each
+    model's confidences as its own model run window by window gives them."""
+    window = 512
+    clips = [call_audio[RATE + 8000 + i * 1600 : RATE + 8000 + i * 1600 + window * n] for i, n in enumerate((2, 3, 1))]  # mid-speech
+    alone = []
+    for clip in clips:
+        model = silero_model()
+        alone.append([float(model(clip[i : i + window].astype(np.float32) / 32768.0, RATE)[0][0]) for i in range(0, len(clip), window)])
+    models = [silero_model() for _ in clips]
+
+    async def run():
+        batch = silero_batch()
+        futures = [batch.score_all(m, [c[i : i + window].astype(np.float32) / 32768.0 for i in range(0, len(c), window)], RATE) for m, c in zip(models, clips, strict=True)]
+        await asyncio.sleep(0)  # one loop turn
+        assert all(f.done() for f in futures)
+        return [f.result() for f in futures], batch
+
+    together, batch = asyncio.run(run())
+    assert all(np.allclose(t, a, atol=1e-5) for t, a in zip(together, alone, strict=True)), (together, alone)
+    assert max(max(c) for c in alone) > 0.5
+    assert batch.batches == 1 and batch.runs == 3 and batch.windows == 6
+
+
+def _at_8k(audio: np.ndarray) -> np.ndarray:
+    return audio[: len(audio) // 2 * 2].reshape(-1, 2).mean(axis=1).astype(np.int16)
+
+
+def test_a_phone_frames_windows_wait_for_one_batch_and_decide_as_one_by_one(call_audio):
+    """A phone call's 60 ms frame at 8 kHz holds about two 32 ms windows: they wait for the loop
+    once together, not once each. What the VAD decides, and when, is what Pipecat's analysis gives
+    with the windows scored one by one (`_run_analyzer` window by window, the model inline),
+    including across Silero's periodic resets of the model in a noisy quiet (the windows after
+    one are scored again)."""
+    rate, frame = 8000, 480 * 2  # bytes of 60 ms
+    noise = (np.random.default_rng(3).standard_normal(rate * 5) * 300).astype(np.int16)  # not quiet: the model hears it
+    audio = np.concatenate([noise, _at_8k(call_audio), noise]).tobytes()
+    params = VADParams(start_secs=0.2, stop_secs=0.2)
+    batched, one_by_one = QuietGatedSileroVAD(params=params), QuietGatedSileroVAD(params=params)
+    batched.set_sample_rate(rate)
+    one_by_one.set_sample_rate(rate)
+    window = one_by_one._vad_frames_num_bytes  # noqa: SLF001
+
+    async def run():
+        states = [await batched.analyze_audio(audio[i : i + frame]) for i in range(0, len(audio) - frame + 1, frame)]
+        return states, silero_batch()
+
+    states, batch = asyncio.run(run())
+    expected, pending = [], b""
+    for i in range(0, len(audio) - frame + 1, frame):
+        pending += audio[i : i + frame]
+        while len(pending) >= window:
+            one_by_one._run_analyzer(pending[:window])  # noqa: SLF001 - scored inline, window by window
+            pending = pending[window:]
+        expected.append(one_by_one._vad_state)  # noqa: SLF001
+    assert states == expected
+    assert states.count(VADState.SPEAKING) > 10
+    assert batched.windows_rescored > 0  # a periodic reset fell between a frame's two windows
+    frames_heard = sum(1 for i in range(0, len(audio) - frame + 1, frame))
+    assert batch.runs >= batched.windows_scored and batch.batches <= frames_heard + batched.windows_rescored

@@ -50,7 +50,7 @@ async def test_starts_transcribing_in_the_closing_silence():
     service = stt(early_start_s=0.08)
     texts = await transcribe(service, synthesize("a haircut please"), quiet(0.2))
     assert service.early_used == 1
-    assert "haircut" in " ".join(texts).lower()
+    assert "haircut" in "".join(texts).lower().replace(" ", "")
 
 
 async def test_speech_after_the_early_start_drops_it_and_keeps_every_word():
@@ -58,7 +58,8 @@ async def test_speech_after_the_early_start_drops_it_and_keeps_every_word():
     texts = await transcribe(service, synthesize("a haircut"), quiet(0.15), synthesize("on Wednesday"), quiet(0.2))
     assert service.early_dropped >= 1
     heard = " ".join(texts).lower()
-    assert "haircut" in heard and "wednesday" in heard
+    # Every word kept; tiny.en hears Piper's "haircut" as "hair cut" on some runs (the voice varies a little).
+    assert "haircut" in heard.replace(" ", "") and "wednesday" in heard
 
 
 @pytest.mark.parametrize("early_start_s", [0.0])
