@@ -120,7 +120,7 @@ class SileroBatch:
     def _run(self) -> None:
         waiting, self._waiting = self._waiting, []
         self.batches += 1
-        batches: dict[tuple[object, int], list[tuple[SileroOnnxModel, list[np.ndarray], asyncio.Future, bool]]] = {}
+        groups: dict[tuple[object, int], list[tuple[SileroOnnxModel, list[np.ndarray], asyncio.Future, bool]]] = {}
         taken: set[int] = set()  # models with windows in this batch
         for model, windows, rate, future, single in waiting:
             if future.cancelled():
@@ -131,8 +131,8 @@ class SileroBatch:
                 self._waiting.append((model, windows, rate, future, single))
                 continue
             taken.add(id(model))
-            batches.setdefault((model.session, rate), []).append((model, windows, future, single))
-        for (_, rate), batch in batches.items():
+            groups.setdefault((model.session, rate), []).append((model, windows, future, single))
+        for (_, rate), batch in groups.items():
             confidences: list[list[float]] = [[] for _ in batch]
             for step in range(max(len(windows) for _, windows, _, _ in batch)):
                 rows = [i for i, (_, windows, _, _) in enumerate(batch) if len(windows) > step]
@@ -203,8 +203,8 @@ class QuietGatedSileroVAD(SileroVADAnalyzer):
         self._volume: float | None = None  # ... and its smoothed loudness
 
     def _peak(self, window: bytes | bytearray) -> int:
-        """The window's peak, found once: the quiet gate (`_sleeps_through`) and then
-        `_get_smoothed_volume` both look at each window."""
+        """The window's peak, found once: the quiet gate (`_quiet_for`) and then the loudness
+        (`_measure`) both look at each window."""
         if self._peaked[0] != window:
             self._peaked = (window, peak(window))
         return self._peaked[1]
@@ -228,9 +228,6 @@ class QuietGatedSileroVAD(SileroVADAnalyzer):
             self._windows_to_measure = VOLUME_EVERY
         self._windows_to_measure -= 1
         return exp_smoothing(self._loudness, prev_volume, self._smoothing_factor)
-
-    def _below_volume(self) -> bool:
-        return self._prev_volume < self.params.min_volume
 
     async def analyze_audio(self, buffer: bytes) -> VADState:
         """Pipecat's analysis (`_run_analyzer`), one window at a time, the buffer's windows scored
@@ -267,7 +264,7 @@ class QuietGatedSileroVAD(SileroVADAnalyzer):
         volumes, sleeps = [], []
         volume = self._prev_volume
         for window in windows:
-            sleeps.append(volume < self.params.min_volume and self._peak(window) < QUIET_PEAK)
+            sleeps.append(self._quiet_for(window, volume))
             volume = self._measure(window, volume)
             volumes.append(volume)
         self.windows_skipped += sum(sleeps)
@@ -287,8 +284,7 @@ class QuietGatedSileroVAD(SileroVADAnalyzer):
             if self._model_asleep:
                 await self._score_together(windows, together, scores)
                 together = []
-                self._model.reset_states()
-                self._model_asleep = False
+                self._wake()
             together.append(i)
         await self._score_together(windows, together, scores)
         return scores
@@ -299,15 +295,23 @@ class QuietGatedSileroVAD(SileroVADAnalyzer):
             for i, confidence in zip(which, await silero_batch().score_all(self._model, audio, self.sample_rate), strict=True):
                 scores[i] = (confidence, True)
 
-    def _sleeps_through(self, window: bytes) -> bool:
-        """`_plan` and `_score` for one window, when `voice_confidence` is called on its own."""
-        if self._below_volume() and self._peak(window) < QUIET_PEAK:
-            self._model_asleep = True
-            self.windows_skipped += 1
-            return True
+    def _quiet_for(self, window: bytes, volume: float) -> bool:
+        """Whether the model sleeps through `window`, the smoothed loudness before it being `volume`."""
+        return volume < self.params.min_volume and self._peak(window) < QUIET_PEAK
+
+    def _wake(self) -> None:
+        """The model hears again after sleeping: its state is reset, as if the silence had been a fresh start."""
         if self._model_asleep:
             self._model.reset_states()
             self._model_asleep = False
+
+    def _sleeps_through(self, window: bytes) -> bool:
+        """`_plan` and `_score` for one window, when `voice_confidence` is called on its own."""
+        if self._quiet_for(window, self._prev_volume):
+            self._model_asleep = True
+            self.windows_skipped += 1
+            return True
+        self._wake()
         self.windows_scored += 1
         return False
 

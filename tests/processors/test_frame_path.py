@@ -4,6 +4,9 @@ nobody is skipped."""
 
 from __future__ import annotations
 
+import functools
+
+import pipecat.tests.utils as pipecat_test_utils
 import pytest
 from loguru import logger
 from pipecat.frames.frames import AggregatedTextProgressFrame, BotSpeakingFrame, ErrorFrame, Frame, MetricsFrame, TextFrame, UserSpeakingFrame
@@ -141,6 +144,12 @@ def _lean_path_left_installed():
     install()
 
 
+def _workers_without_observers(monkeypatch) -> None:
+    """`run_test`'s workers with no observer at all (its own have a turn tracker and an idle
+    watch), as a phone call's."""
+    monkeypatch.setattr(pipecat_test_utils, "PipelineWorker", functools.partial(pipecat_test_utils.PipelineWorker, enable_turn_tracking=False, idle_timeout_secs=None))
+
+
 class Processed(BaseObserver):
     def __init__(self):
         super().__init__()
@@ -162,12 +171,7 @@ async def test_observers_see_every_processed_frame_and_without_them_no_record_is
     await run_test(Pipeline([Echo(name="first"), Echo(name="second")]), frames_to_send=[TextFrame("a")], observers=[observer])
     assert ("first", "a") in observer.seen and ("second", "a") in observer.seen
     records.clear()
-    # A worker with no observer at all (run_test's has a turn tracker and an idle watch), as a call's.
-    import functools
-
-    import pipecat.tests.utils as pipecat_test_utils
-
-    monkeypatch.setattr(pipecat_test_utils, "PipelineWorker", functools.partial(pipecat_test_utils.PipelineWorker, enable_turn_tracking=False, idle_timeout_secs=None))
+    _workers_without_observers(monkeypatch)
     down, _ = await run_test(Pipeline([Echo(name="first"), Echo(name="second")]), frames_to_send=[TextFrame("b")])
     assert [f.text for f in down if isinstance(f, TextFrame)] == ["b"]
     assert not [f for f in records if isinstance(f, TextFrame)]  # nobody to tell: no record, no clock read
@@ -205,13 +209,9 @@ OBSERVER_ONLY = ["BotSpeakingFrame", "UserSpeakingFrame", "MetricsFrame", "Aggre
 
 @pytest.mark.parametrize("observed", [False, True])
 async def test_frames_for_observers_only_go_no_further_when_nobody_observes(monkeypatch, observed):
-    import functools
-
-    import pipecat.tests.utils as pipecat_test_utils
-
     install()
-    if not observed:  # a worker with no observer at all, as a phone call's (run_test's has two)
-        monkeypatch.setattr(pipecat_test_utils, "PipelineWorker", functools.partial(pipecat_test_utils.PipelineWorker, enable_turn_tracking=False, idle_timeout_secs=None))
+    if not observed:
+        _workers_without_observers(monkeypatch)
     before, maker, after = Heard(name="before"), Makes(name="maker"), Heard(name="after")
     pushed: list[str] = []
     maker.add_event_handler("on_before_push_frame", lambda processor, frame: pushed.append(type(frame).__name__))
