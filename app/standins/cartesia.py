@@ -326,7 +326,7 @@ class CartesiaStandIn:
     """Cartesia's TTS websocket on 127.0.0.1, speaking with `synthesizer`, faults from `script`.
 
     Records every client message (`messages`), every context (`contexts`), and the handshakes
-    accepted (`connections`) and refused (`refused`).
+    accepted (`connections`, their requests in `requests`) and refused (`refused`).
     """
 
     def __init__(
@@ -354,6 +354,7 @@ class CartesiaStandIn:
         self.messages: list[dict] = []
         self.contexts: list[ContextLog] = []
         self.connections = 0
+        self.requests: list[Request] = []
         self.refused = 0
         self._server: Server | None = None
 
@@ -404,6 +405,8 @@ class CartesiaStandIn:
 
     async def _serve(self, ws: ServerConnection) -> None:
         self.connections += 1
+        if ws.request:
+            self.requests.append(ws.request)
         _, version = _credentials(ws.request) if ws.request else (None, None)
         await _Connection(self, ws, version or "").run()
 
