@@ -4,16 +4,26 @@ nobody is skipped."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 
 import pipecat.tests.utils as pipecat_test_utils
 import pytest
 from loguru import logger
-from pipecat.frames.frames import AggregatedTextProgressFrame, BotSpeakingFrame, ErrorFrame, Frame, MetricsFrame, TextFrame, UserSpeakingFrame
+from pipecat.frames.frames import (
+    AggregatedTextProgressFrame,
+    BotSpeakingFrame,
+    ErrorFrame,
+    Frame,
+    InputAudioRawFrame,
+    MetricsFrame,
+    TextFrame,
+    UserSpeakingFrame,
+)
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.tests.utils import run_test
+from pipecat.tests.utils import SleepFrame, run_test
 
 import processors.frame_path as frame_path
 from processors.frame_path import LEAN, PIPECAT, install, pipecat_source_hash
@@ -227,3 +237,82 @@ async def test_frames_for_observers_only_go_no_further_when_nobody_observes(monk
     else:
         assert not [h for h in after.heard + before.heard if h.split()[0] in OBSERVER_ONLY]
         assert "TextFrame downstream" in after.heard
+
+
+class LoopTurns:
+    """Counts the event loop's turns (a callback that schedules itself for the next one)."""
+
+    def __init__(self):
+        self.n = 0
+        self._loop = asyncio.get_running_loop()
+        self._handle = self._loop.call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self.n += 1
+        self._handle = self._loop.call_soon(self._tick)
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+
+class Stamp(FrameProcessor):
+    """Notes the loop turn at which each text is pushed on (direct mode: at once) or processed (queued)."""
+
+    def __init__(self, turns: LoopTurns, *, direct: bool):
+        super().__init__(enable_direct_mode=direct)
+        self.turns = turns
+        self.at: dict[str, int] = {}
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, TextFrame):
+            self.at[frame.text] = self.turns.n
+        await self.push_frame(frame, direction)
+
+
+async def _turns_to_process(texts: list[str]) -> list[int]:
+    turns = LoopTurns()
+    try:
+        sent, queued = Stamp(turns, direct=True), Stamp(turns, direct=False)
+        frames: list[Frame] = []
+        for text in texts:
+            frames += [TextFrame(text), SleepFrame(0.01)]
+        down, _ = await run_test(Pipeline([sent, queued]), frames_to_send=frames)
+    finally:
+        turns.stop()
+    assert [f.text for f in down if isinstance(f, TextFrame)] == texts
+    return [queued.at[text] - sent.at[text] for text in texts]
+
+
+async def test_a_data_frame_finding_the_input_task_idle_is_processed_one_loop_turn_sooner(monkeypatch):
+    # Pipecat's input task would only move it to the process queue: a loop turn for nothing.
+    assert await _turns_to_process(["a", "b", "c"]) == [1, 1, 1]
+    monkeypatch.setattr(FrameProcessor, "queue_frame", PIPECAT["queue_frame"])
+    assert await _turns_to_process(["a", "b", "c"]) == [2, 2, 2]
+
+
+async def test_frames_keep_their_order_with_system_frames_among_them():
+    # A run of data frames with system frames (caller audio) between them, nothing waited for:
+    # some find the input task busy and take the queue, the rest go straight to the process queue.
+    class Note(FrameProcessor):
+        def __init__(self):
+            super().__init__()
+            self.texts: list[str] = []
+
+        async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+            await super().process_frame(frame, direction)
+            if isinstance(frame, TextFrame):
+                self.texts.append(frame.text)
+            await self.push_frame(frame, direction)
+
+    notes = [Note(), Note(), Note()]
+    texts = [str(i) for i in range(60)]
+    frames: list[Frame] = []
+    for i, text in enumerate(texts):
+        frames.append(TextFrame(text))
+        if i % 3 == 0:
+            frames.append(InputAudioRawFrame(b"\x00\x00" * 160, 8000, 1))
+    down, _ = await run_test(Pipeline(notes), frames_to_send=frames)
+    assert [f.text for f in down if isinstance(f, TextFrame)] == texts
+    assert all(note.texts == texts for note in notes)
+    assert sum(isinstance(f, InputAudioRawFrame) for f in down) == 20
