@@ -369,8 +369,14 @@ def transcribe(ulaw: bytes) -> str:
 
 
 async def heard(client: MediaStreamsClient, *words: str, timeout_s: float = 25.0) -> str:
-    """The bot's next reply, as the caller heard it; it must contain one of `words`."""
-    utterance = await client.bot_turn(timeout_s)
+    """The bot's next reply heard whole, as the caller heard it; it must contain one of `words`.
+
+    A reply cut short by a `clear` is passed over: the caller's pause mid-sentence ("Can I talk to
+    a person, please?") can end the turn, and the rest of the sentence barges in on the answer
+    to its first half (seen once in a full run: a fragment of a reprompt, then "Please hold")."""
+    async with asyncio.timeout(timeout_s):
+        while (utterance := await client.bot_turn(timeout_s)).cleared:
+            pass
     text = await asyncio.to_thread(transcribe, bytes(utterance.audio))
     assert any(w in text for w in words), f"expected one of {words} in the bot's reply: {text!r}"
     return text
