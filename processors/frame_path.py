@@ -78,7 +78,7 @@ from pipecat.processors.frame_processor import FrameCallback, FrameDirection, Fr
 from pipecat.utils.errors import ErrorCategory
 
 TRACE = 5  # loguru's level number for TRACE
-# sha256 of the source of the four methods of Pipecat's FrameProcessor this replaces, in pipecat-ai 1.14.
+# sha256 of the source of the methods of Pipecat's FrameProcessor this replaces or relies on, in pipecat-ai 1.14.
 PIPECAT_SHA256 = "408bc458fd9b677fc7863ed259718390d080c767cdccc6f50adfef2a96038fea"
 
 PIPECAT = {
@@ -131,13 +131,18 @@ def _input_idle(processor: FrameProcessor) -> bool:
     process queue: it is running, has nothing queued or in hand, and is not paused."""
     p: typing.Any = processor
     return (
-        not p._cancelling
-        and not p._enable_direct_mode
+        not p._enable_direct_mode
         and p._FrameProcessor__input_frame_task is not None
         and p._FrameProcessor__process_frame_task is not None
-        and not p._FrameProcessor__input_queue._unfinished_tasks
-        and not p._FrameProcessor__should_block_system_frames
+        and input_queue_clear(processor)
     )
+
+
+def input_queue_clear(processor: FrameProcessor) -> bool:
+    """Nothing waits in the processor's input queue or is in its task's hand, system frames are
+    not paused, and the processor is not cancelling (`processors.prompt_entry` asks this too)."""
+    p: typing.Any = processor
+    return not p._cancelling and not p._FrameProcessor__should_block_system_frames and not p._FrameProcessor__input_queue._unfinished_tasks
 
 
 async def push_frame(self: FrameProcessor, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM) -> None:

@@ -34,6 +34,8 @@ from __future__ import annotations
 from pipecat.frames.frames import CancelFrame, EndFrame, Frame, StartFrame, SystemFrame
 from pipecat.processors.frame_processor import FrameCallback, FrameDirection, FrameProcessor
 
+from processors.frame_path import input_queue_clear
+
 LIFECYCLE = (StartFrame, EndFrame, CancelFrame)
 
 
@@ -72,9 +74,7 @@ class PromptEntry:
             return False
         me: FrameProcessor = self  # type: ignore[assignment]
         try:
-            if me._cancelling or me._FrameProcessor__should_block_system_frames:  # type: ignore[attr-defined]
-                return False
-            if me._FrameProcessor__input_queue._unfinished_tasks:  # type: ignore[attr-defined]
+            if not input_queue_clear(me):
                 return False
             if isinstance(frame, SystemFrame):
                 return self.prompt_system_frames
