@@ -34,6 +34,8 @@ from pipecat.frames.frames import (
     LLMMessagesUpdateFrame,
     LLMRunFrame,
     LLMSetToolsFrame,
+    ServiceSwitcherFrame,
+    ServiceUpdateSettingsFrame,
     StartFrame,
 )
 from pipecat.pipeline.service_switcher import ServiceSwitcherStrategy
@@ -50,6 +52,10 @@ OnSwitch = Callable[[str, str, str], None]
 # switcher those going up, without handing them to their branches, where each would cross the
 # service's two queues.
 FOR_THE_LLM: tuple[type[Frame], ...] = (LLMContextFrame, LLMMessagesAppendFrame, LLMMessagesUpdateFrame, LLMSetToolsFrame, LLMRunFrame)
+# What Pipecat's ServiceSwitcher and ParallelPipeline handle themselves on the way in: these always
+# take the branches (lifecycle frames are synchronized across them, switching and settings frames
+# go to the strategy or to every member).
+ROUTED_BY_PIPECAT: tuple[type[Frame], ...] = (StartFrame, EndFrame, CancelFrame, ServiceSwitcherFrame, ServiceUpdateSettingsFrame)
 WATCH_TICK_S = 0.02
 # How long a member service other than the last (a cloud one: its setup connects) may hold up the
 # call's start. Pipecat holds the StartFrame until every processor's setup() returns, and
@@ -88,10 +94,19 @@ def error_reason(frame: ErrorFrame) -> str:
 class FailoverMixin(PromptEntry):
     """Shared failover machinery; see the module docstring. Call `_init_failover` after super().
 
-    A switcher only routes, so a frame that finds it idle is routed at once (`PromptEntry`)."""
+    A switcher only routes, so a frame that finds it idle is routed at once (`PromptEntry`), and
+    on the shortest way (`process_frame`)."""
 
     # Frames that reach every member, active or not (their copies are deduplicated on the way out).
     _to_every_member: tuple[type[Frame], ...] = ()
+    # Frames going up that no member acts on (each subclass lists them for its kind of service,
+    # checked against the services in tests/processors/test_failover_routing.py): they go on from
+    # the switcher, past the branches.
+    _past_members_upstream: tuple[type[Frame], ...] = ()
+    # Whether a frame going down goes straight to the active member (True), or into every branch,
+    # each filter letting it reach the active member only (Pipecat's way; `LLMSwitcher` acts on
+    # frames after its branches have taken them, so the LLM failover keeps it).
+    _straight_to_active = False
 
     # Provided by ServiceSwitcher / FrameProcessor.
     strategy: ServiceSwitcherStrategy
@@ -173,6 +188,32 @@ class FailoverMixin(PromptEntry):
 
     async def _gate_output(self, service: FrameProcessor, frame: Frame) -> list[Frame]:
         raise NotImplementedError
+
+    # -- routing ----------------------------------------------------------------------------
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Route `frame` past the branches' plumbing where that changes nothing.
+
+        Pipecat's `ParallelPipeline` hands every frame to every branch: its `Pipeline`, that
+        pipeline's source (or sink, going up) and the branch's filter, where the inactive member's
+        filter drops it; in the active branch it then reaches the service. All of these are in
+        direct mode, so the frame reaches the active service, in the same call, with the same
+        filters' verdicts, as `queue_frame` on it here: a frame going down skips six processor
+        hops per switcher (`_straight_to_active`). A frame going up that no member acts on
+        (`_past_members_upstream`: the bot started or stopped speaking, the LLM's function calls,
+        ...) would cross both branches and the active service's queues only to come out at the
+        top; it goes on from here. Counted in a phone call: a third of the call's control-frame
+        hops were the two switchers' branches.
+        """
+        if direction == FrameDirection.UPSTREAM:
+            if isinstance(frame, self._past_members_upstream):
+                await self.push_frame(frame, direction)
+                return
+        elif self._straight_to_active and not isinstance(frame, ROUTED_BY_PIPECAT + self._to_every_member):
+            await FrameProcessor.process_frame(self, frame, direction)  # what ParallelPipeline's does first
+            await self.strategy.active_service.queue_frame(frame, direction)
+            return
+        await super().process_frame(frame, direction)  # type: ignore[misc]
 
     # -- breakers and choice ----------------------------------------------------------------
 

@@ -40,14 +40,24 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     ErrorFrame,
     Frame,
+    FunctionCallCancelFrame,
+    FunctionCallInProgressFrame,
+    FunctionCallResultFrame,
+    FunctionCallsStartedFrame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
+    LLMContextUserTurnFrame,
+    OutputTransportReadyFrame,
     ServiceSwitcherRequestMetadataFrame,
+    SpeechControlParamsFrame,
     TextFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
+    UserTurnInferenceCompletedFrame,
     UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
@@ -78,6 +88,16 @@ class _Utterance:
 
 class STTFailover(FailoverMixin, ServiceSwitcher):
     """A `ServiceSwitcher` of STT services that fails over mid-utterance without losing the caller's words."""
+
+    _straight_to_active = True
+    # Going up, an STT (Pipecat's STTService, SegmentedSTTService, Deepgram's and ours) acts on the
+    # VAD frames, UserStoppedSpeakingFrame, interruptions, the assistant's turn, mute and settings;
+    # these it only passes on.
+    _past_members_upstream = (
+        BotStartedSpeakingFrame, BotStoppedSpeakingFrame, UserStartedSpeakingFrame, UserTurnInferenceCompletedFrame,
+        FunctionCallsStartedFrame, FunctionCallInProgressFrame, FunctionCallResultFrame, FunctionCallCancelFrame,
+        LLMContextUserTurnFrame, OutputTransportReadyFrame, SpeechControlParamsFrame,
+    )  # fmt: skip
 
     def __init__(
         self,

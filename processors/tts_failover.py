@@ -38,13 +38,17 @@ from dataclasses import dataclass, field
 from loguru import logger
 from pipecat.frames.frames import (
     AggregatedTextFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     EagerTranscriptionFrame,
     Frame,
     InterimTranscriptionFrame,
     InterruptionFrame,
+    LLMContextAssistantTurnFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
+    OutputTransportReadyFrame,
     ServiceUpdateSettingsFrame,
     SystemFrame,
     TextFrame,
@@ -57,7 +61,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.pipeline.service_switcher import ServiceSwitcher, ServiceSwitcherStrategyManual
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.services.tts_service import TTSService
+from pipecat.services.tts_service import InterruptibleTTSService, TTSService
 
 from processors.failover import FOR_THE_LLM, FailoverMixin, OnSwitch
 
@@ -92,6 +96,8 @@ class _Response:
 class TTSFailover(FailoverMixin, ServiceSwitcher):
     """A `ServiceSwitcher` of TTS services that fails over mid-response without repeating itself."""
 
+    _straight_to_active = True
+
     def __init__(
         self,
         services: list[TTSService],
@@ -111,6 +117,12 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
         self._interrupted_words: list[TTSTextFrame] = []  # held words of a reply the caller cut off
         for service in services:
             service.add_event_handler("on_tts_request", self._on_tts_request)
+        # Going up, a TTS acts on interruptions and settings; an InterruptibleTTSService also on
+        # whether the bot is speaking. These it only passes on.
+        past: tuple[type[Frame], ...] = (LLMContextAssistantTurnFrame, OutputTransportReadyFrame)
+        if not any(isinstance(s, InterruptibleTTSService) for s in services):
+            past += (BotStartedSpeakingFrame, BotStoppedSpeakingFrame)
+        self._past_members_upstream = past
 
     # -- frames in --------------------------------------------------------------------------
 
