@@ -132,6 +132,7 @@ class FailoverMixin(PromptEntry):
                 if key else CircuitBreaker(s.name, backoff_s=backoff_s, max_backoff_s=max_backoff_s, clock=clock)
             )  # fmt: skip
         self._silenced: set[int] = set()
+        self._through_branches = ROUTED_BY_PIPECAT + self._to_every_member  # what goes Pipecat's way down
         self._on_switch = on_switch
         self.switches: list[tuple[str, str, str]] = []
         self._armed = asyncio.Event()
@@ -209,7 +210,7 @@ class FailoverMixin(PromptEntry):
             if isinstance(frame, self._past_members_upstream):
                 await self.push_frame(frame, direction)
                 return
-        elif self._straight_to_active and not isinstance(frame, ROUTED_BY_PIPECAT + self._to_every_member):
+        elif self._straight_to_active and not isinstance(frame, self._through_branches):
             await FrameProcessor.process_frame(self, frame, direction)  # what ParallelPipeline's does first
             await self.strategy.active_service.queue_frame(frame, direction)
             return

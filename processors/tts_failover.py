@@ -119,7 +119,7 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
             service.add_event_handler("on_tts_request", self._on_tts_request)
         # Going up, a TTS acts on interruptions and settings; an InterruptibleTTSService also on
         # whether the bot is speaking. These it only passes on.
-        past: tuple[type[Frame], ...] = (LLMContextAssistantTurnFrame, OutputTransportReadyFrame)
+        past: tuple[type[Frame], ...] = (*FOR_THE_LLM, LLMContextAssistantTurnFrame, OutputTransportReadyFrame)
         if not any(isinstance(s, InterruptibleTTSService) for s in services):
             past += (BotStartedSpeakingFrame, BotStoppedSpeakingFrame)
         self._past_members_upstream = past
@@ -127,14 +127,12 @@ class TTSFailover(FailoverMixin, ServiceSwitcher):
     # -- frames in --------------------------------------------------------------------------
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
+        # Going up, what no TTS acts on (a context going back to the LLM once a function call's
+        # result is in, the bot's speaking, ...) passes the branches by (`_past_members_upstream`).
+        # Downstream every frame goes through the active TTS, which keeps each in its place behind
+        # the audio of the text before it.
         if direction == FrameDirection.DOWNSTREAM:
             await self._track_input(frame)
-        elif isinstance(frame, FOR_THE_LLM):
-            # A context going back up to the LLM (a function call's result is in): the TTSs only
-            # pass it on. Downstream every frame goes through the active TTS, which keeps each in
-            # its place behind the audio of the text before it.
-            await self.push_frame(frame, direction)
-            return
         await super().process_frame(frame, direction)
 
     async def _track_input(self, frame: Frame) -> None:

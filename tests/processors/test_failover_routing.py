@@ -135,7 +135,7 @@ async def test_the_product_s_services_only_pass_on_the_frames_routed_past_them(m
     assert switcher._past_members_upstream
     for service in switcher.services:
         for kind in switcher._past_members_upstream:
-            frame = kind(function_calls=[]) if kind is FunctionCallsStartedFrame else _made(kind)
+            frame = _made(kind)
             pushed: list[tuple[Frame, FrameDirection]] = []
 
             async def push(f: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM) -> None:
@@ -152,8 +152,6 @@ def _made(kind: type[Frame]) -> Frame:
 
     from pipecat.processors.aggregators.llm_context import LLMContext
 
-    values = {}
-    for f in dataclasses.fields(kind):
-        if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            values[f.name] = {"context": LLMContext(), "function_calls": [], "tool_call_id": "t", "function_name": "f", "arguments": {}, "result": None, "text": ""}.get(f.name)
-    return kind(**values)
+    known = {"context": LLMContext(), "function_calls": [], "tool_call_id": "t", "function_name": "f", "arguments": {}, "messages": [], "tools": [], "text": ""}
+    required = [f.name for f in dataclasses.fields(kind) if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    return kind(**{name: known.get(name) for name in required})
