@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
+import numpy as np
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -364,7 +365,9 @@ def transcribe(ulaw: bytes) -> str:
     from app.providers.speech import whisper_model_dir
     from app.providers.whisper import shared_whisper_model
 
-    segments, _ = shared_whisper_model(whisper_model_dir()).transcribe(to_whisper(ulaw), language="en", temperature=0.0)
+    # Whisper's own fallback (a decode again at a higher temperature when it comes out repetitive):
+    # at temperature 0 alone, tiny.en once heard a reply as ". . . . ." in a fresh-clone suite.
+    segments, _ = shared_whisper_model(whisper_model_dir()).transcribe(to_whisper(ulaw), language="en")
     return " ".join(s.text.strip() for s in segments).lower()
 
 
@@ -378,8 +381,14 @@ async def heard(client: MediaStreamsClient, *words: str, timeout_s: float = 25.0
         while (utterance := await client.bot_turn(timeout_s)).cleared:
             pass
     text = await asyncio.to_thread(transcribe, bytes(utterance.audio))
-    assert any(w in text for w in words), f"expected one of {words} in the bot's reply: {text!r}"
+    played = [(round(u.ended - u.started, 2), round(loudness(u.audio)), u.cleared) for u in client.utterances]
+    assert any(w in text for w in words), f"expected one of {words} in the bot's reply: {text!r}; (seconds, rms, cleared) played: {played}"
     return text
+
+
+def loudness(ulaw: bytes) -> float:
+    pcm = to_whisper(ulaw)
+    return 32768 * float(np.sqrt(np.mean(pcm**2))) if pcm.size else 0.0
 
 
 def speech(text: str):
