@@ -381,8 +381,9 @@ async def heard(client: MediaStreamsClient, *words: str, timeout_s: float = 25.0
         while (utterance := await client.bot_turn(timeout_s)).cleared:
             pass
     text = await asyncio.to_thread(transcribe, bytes(utterance.audio))
-    played = [(round(u.ended - u.started, 2), round(loudness(u.audio)), u.cleared) for u in client.utterances]
-    assert any(w in text for w in words), f"expected one of {words} in the bot's reply: {text!r}; (seconds, rms, cleared) played: {played}"
+    if not any(w in text for w in words):
+        played = [(round(u.ended - u.started, 2), round(loudness(u.audio)), u.cleared) for u in client.utterances]
+        pytest.fail(f"expected one of {words} in the bot's reply: {text!r}; (seconds, rms, cleared) played: {played}")
     return text
 
 
