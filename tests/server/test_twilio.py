@@ -18,7 +18,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
-import numpy as np
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -38,7 +37,7 @@ from app.store import Store
 from processors.prompt_entry import PromptEntry
 from processors.prompt_output import PromptFirstAudio, PromptSyncFrames
 from tests.conftest import ROOT
-from app.standins.twilio_media import MediaStreamsClient, to_whisper
+from app.standins.twilio_media import MediaStreamsClient, to_whisper, ulaw_decode
 
 PUBLIC_HOST = "frontdesk.example.ngrok.app"  # what Twilio calls, through a tunnel to the loopback port
 CALLER, SALON = "+15551234567", "+15557654321"
@@ -382,14 +381,11 @@ async def heard(client: MediaStreamsClient, *words: str, timeout_s: float = 25.0
             pass
     text = await asyncio.to_thread(transcribe, bytes(utterance.audio))
     if not any(w in text for w in words):
-        played = [(round(u.ended - u.started, 2), round(loudness(u.audio)), u.cleared) for u in client.utterances]
+        from app.providers.whisper import rms
+
+        played = [(round(u.ended - u.started, 2), round(rms(ulaw_decode(bytes(u.audio)).tobytes())), u.cleared) for u in client.utterances]
         pytest.fail(f"expected one of {words} in the bot's reply: {text!r}; (seconds, rms, cleared) played: {played}")
     return text
-
-
-def loudness(ulaw: bytes) -> float:
-    pcm = to_whisper(ulaw)
-    return 32768 * float(np.sqrt(np.mean(pcm**2))) if pcm.size else 0.0
 
 
 def speech(text: str):
