@@ -40,6 +40,7 @@ from app.pipeline import CallAssembly, ChatResult, assemble_call, clock_for, cou
 from app.providers.speech import build_stt_chain, build_tts_chain
 from app.providers.vad import QuietGatedSileroVAD
 from app.store import Store
+from processors.closing_mute import ClosingWordsMute
 from processors.early_llm import EarlyLLMTurnStop
 from processors.failover import OnSwitch
 from processors.flow_turn import FlowAwareTurnStop
@@ -151,11 +152,13 @@ def voice_user_params(
     *,
     early_llm: Callable[[str], bool] | None = None,
     on_event: Callable[[str], None] | None = None,
+    closing: Callable[[], bool] | None = None,
 ) -> LLMUserAggregatorParams:
     """VAD, turn start/stop and barge-in, from bot.yaml's `turn:`. With the `silence` detector the
     flow holds the turn open while the caller is mid-value (`expects_more`). With `early_llm` (may
     the LLM start on these interim words?) the LLM starts on the interim transcript at the VAD stop
-    (`EarlyLLMTurnStop`, events to `on_event`)."""
+    (`EarlyLLMTurnStop`, events to `on_event`). With `closing` (is the flow at a node that ends the
+    call?) the caller is muted from then on, so the closing words play whole (`ClosingWordsMute`)."""
     turn = config.turn
     vad = QuietGatedSileroVAD(params=VADParams(start_secs=turn.vad_start_secs, stop_secs=turn.vad_stop_secs))
     if turn.detector == "smart_turn":
@@ -177,6 +180,7 @@ def voice_user_params(
         user_turn_strategies=UserTurnStrategies(start=start, stop=stop),
         user_turn_stop_timeout=turn.transcript_timeout_s,
         empty_user_turn=empty,
+        user_mute_strategies=[ClosingWordsMute(closing)] if closing else [],
     )
 
 
@@ -261,6 +265,7 @@ async def run_voice_call(
         audio_rate=getattr(transport, "audio_rate", None),
         user_params=voice_user_params(
             bot.config, lambda text: bool(holder) and holder[0].session.expects_more(text), early_llm=early, on_event=early_event,
+            closing=lambda: bool(holder) and holder[0].flow_manager.current_node in bot.flow.closing_nodes,
         ), observers=observers,
     )  # fmt: skip
     holder.append(call)

@@ -125,7 +125,7 @@ def validate_all_nodes_reachable(flow: Flow, doc: Document, out: Diagnostics) ->
 
 def validate_every_node_can_end(flow: Flow, doc: Document, out: Diagnostics) -> None:
     """Each node must have a path to an end or transfer node through its own transitions."""
-    can_end = {n for n, node in flow.nodes.items() if node.end or node.transfer or any(a.type == "end_conversation" for a in node.post_actions + node.pre_actions)}
+    can_end = {n for n, node in flow.nodes.items() if node.ends_call}
     changed = True
     while changed:
         changed = False

@@ -102,6 +102,7 @@ class CompiledFlow:
     global_intents: dict[str, str]  # intent kind -> function name
     end_nodes: frozenset[str]
     transfer_nodes: frozenset[str]
+    closing_nodes: frozenset[str]  # where the call ends: end and transfer nodes, end_conversation actions
     handler_refs: dict[str, object] = field(default_factory=dict)  # dotted path -> model.Handler
 
     @property
@@ -252,6 +253,7 @@ class _Compiler:
             global_intents=global_intents,
             end_nodes=frozenset(n for n, node in self.flow.nodes.items() if node.end),
             transfer_nodes=frozenset(n for n, node in self.flow.nodes.items() if node.transfer),
+            closing_nodes=frozenset(n for n, node in self.flow.nodes.items() if node.ends_call),
             handler_refs=self.handler_refs,
         )
 

@@ -305,6 +305,11 @@ class Node(Strict):
                 return kind
         return "node"
 
+    @property
+    def ends_call(self) -> bool:
+        """The call ends at this node: an `end` or `transfer` node, or one whose actions end it."""
+        return bool(self.end or self.transfer) or any(a.type == "end_conversation" for a in self.pre_actions + self.post_actions)
+
 
 class Flow(Strict):
     """A whole flow file."""

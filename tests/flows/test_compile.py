@@ -60,6 +60,16 @@ def test_end_and_transfer_nodes_end_the_conversation():
         assert [a.type for a in compiled.config.nodes[name].post_actions] == ["end_conversation"]
 
 
+def test_the_nodes_where_the_call_ends_are_known():
+    scheduling = load_flow(ROOT / "flows/scheduling.yaml", Diagnostics())
+    assert scheduling is not None
+    assert {"goodbye", "transfer", "kept"} <= scheduling.closing_nodes
+    assert not {"greeting", "book", "booked"} & scheduling.closing_nodes
+    # A plain FlowConfig node ends the call with an end_conversation action.
+    plain = load_flow(ROOT / "tests/fixtures/plain_flow.yaml", Diagnostics())
+    assert plain is not None and plain.closing_nodes == {"pizza", "sushi"}
+
+
 def test_graph_mermaid_and_svg(tmp_path):
     import shutil
     import subprocess
