@@ -13,9 +13,9 @@ import socket
 import sqlite3
 import time
 import xml.etree.ElementTree as ET
-from datetime import datetime
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
