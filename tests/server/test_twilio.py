@@ -14,7 +14,7 @@ import sqlite3
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -377,8 +377,8 @@ async def twilio_call(bot_yaml: Path, call_sid: str) -> AsyncIterator[tuple[Twil
 
 def the_call(bot_yaml: Path) -> dict:
     """The one call the server beside `bot_yaml` recorded, with its turns."""
-    with Store(bot_yaml.parent / "calls.db") as store:
-        [call] = [store.get_call(cid) for (cid,) in sqlite3.connect(bot_yaml.parent / "calls.db").execute("SELECT call_id FROM calls")]
+    with Store(bot_yaml.parent / "calls.db") as store, closing(sqlite3.connect(bot_yaml.parent / "calls.db")) as db:
+        [call] = [store.get_call(cid) for (cid,) in db.execute("SELECT call_id FROM calls")]
     return call
 
 
@@ -512,10 +512,10 @@ async def test_a_word_added_after_asking_for_a_person_does_not_cut_the_closing_w
         await client.say(asking[: -int(0.2 * 16000)])  # without its trailing pad: the gap is gap_s
         await asyncio.sleep(gap_s)
         await client.say(speech("Please."))
-        closing = await heard(client, "hold", "connect")
+        last_words = await heard(client, "hold", "connect")
         update = await twilio.wait_for("update")
         await client.closed()
-    assert "salon" in closing, closing  # whole: the closing words' last word
+    assert "salon" in last_words, last_words  # whole: the closing words' last word
     assert not any(u.cleared for u in client.utterances), [(u.ended - u.started, u.cleared) for u in client.utterances]
     assert update.params == {"Twiml": "<Response><Dial>+15555550100</Dial></Response>"}
     assert update.at >= max(u.ended for u in client.utterances) - 0.05  # after all the bot said was played
