@@ -35,9 +35,11 @@ figures measure the pipeline, not the turn-taking policy; `vad_stop_secs` stays 
 Every variant but `published_early` sets `early_llm: false` (unset, it is on with Deepgram's interims).
 
 Per caller turn: voice_to_voice (end of caller speech -> first audible bot audio, as
-`app.simulate.run` measures it) and the providers' time for that turn: STT + TTS + Claude x the
-Claude requests on the turn's critical path (made after the caller's speech ended, answered before
-the turn's first audio; the stand-in's requests are timestamped by wrapping its responder). Overhead
+`app.simulate.run` measures it) and the providers' time for that turn: STT + TTS + the time each
+Claude request on the turn's critical path (made after the caller's speech ended, answered before
+the turn's first audio) took the stand-in to its first byte: its latency plus its own work
+(composing the local brain's reply, counting usage), which a real model's first-token time holds
+too, and which is not the pipeline's. Overhead
 = voice_to_voice - providers' time, reported three ways: as is; minus the nominal turn-stop wait
 (`vad_stop_secs` + `silence_timeout_s` of the bot.yaml used); and from the VAD stop as observed
 (VADUserStoppedSpeakingFrame), with the per-stage split (STT after the VAD stop, brain, TTS).
@@ -219,15 +221,10 @@ async def one_call(bot: LoadedBot, store: Store, lines: list[str], workdir: Path
     transcriber = PacedTranscriber(lines)
     deepgram.transcriber = transcriber
     simulation = TimedSimulation(bot, store, now=NOW)
-    answered: list[float] = []  # when the stand-in answered each request (after its latency)
-    brain = local_brain_responder(lambda: simulation.call.session, lambda: simulation.call.context.get_messages())
-
-    def responder(body: dict):
-        answered.append(time.monotonic())
-        return brain(body)
-
-    claude.responder = responder
+    claude.responder = local_brain_responder(lambda: simulation.call.session, lambda: simulation.call.context.get_messages())
+    first_request = len(claude.received)
     result = await simulation.run(caller_audio(workdir, lines))
+    answered = [r for r in claude.received[first_request:] if r.answered_at is not None]
     turns = []
     ends = simulation.ends + [float("inf")]
     stops = simulation.timeline.vad_stops
@@ -235,8 +232,8 @@ async def one_call(bot: LoadedBot, store: Store, lines: list[str], workdir: Path
         lat = turn["latency_ms"]
         v2v = lat["voice_to_voice"]
         first_audio = ends[i] + v2v / 1000 if v2v is not None else ends[i + 1]
-        in_turn = [t for t in answered if ends[i] <= t - latency["llm_s"] < ends[i + 1]]
-        critical = [t for t in in_turn if t <= first_audio]
+        in_turn = [r for r in answered if ends[i] <= r.at < ends[i + 1]]
+        critical = [r for r in in_turn if r.answered_at <= first_audio]
         # The VAD's last stop before the turn's first audio (a pause inside a turn stops it too).
         vad_stop = max((t for t in stops if ends[i] - 0.2 <= t <= first_audio), default=None)
         # When the turn closed after both the VAD stop and the transcript: Pipecat's STT safety net
@@ -246,6 +243,7 @@ async def one_call(bot: LoadedBot, store: Store, lines: list[str], workdir: Path
         closed = next((t for t in simulation.timeline.turn_stops if ready is not None and ready - 0.001 <= t <= first_audio), None)
         turns.append({
             "caller": line, "latency_ms": lat, "claude_requests": len(in_turn), "claude_before_audio": len(critical),
+            "claude_ms": round(1000 * sum(r.took_s for r in critical), 1),
             "vad_stop_ms": round((vad_stop - ends[i]) * 1000, 1) if vad_stop is not None else None,
             "caller_trailing_quiet_ms": TRAILING.get(line),
             "turn_closed_after_ready_ms": round((closed - ready) * 1000, 1) if closed is not None else None,
@@ -308,7 +306,7 @@ async def run_variant(name: str, workdir: Path, deepgram: DeepgramStandIn, claud
             print(f"  {name} {flow}: {call['turns']} turns, outcome {call['outcome']}, {call['claude_requests']} Claude requests, {call['deepgram_utterances']} Deepgram utterances, {call['counters']}", file=sys.stderr)
     for t in turns:
         v2v = t["latency_ms"]["voice_to_voice"]
-        providers_ms = 1000 * (latency["stt_s"] + latency["tts_s"] + latency["llm_s"] * t["claude_before_audio"])
+        providers_ms = 1000 * (latency["stt_s"] + latency["tts_s"]) + t["claude_ms"]
         t["providers_ms"] = round(providers_ms, 1)
         t["overhead_ms"] = round(v2v - providers_ms, 1) if v2v is not None else None
         t["overhead_excl_turn_wait_ms"] = round(v2v - providers_ms - 1000 * turn_wait_s, 1) if v2v is not None else None
@@ -319,7 +317,7 @@ async def run_variant(name: str, workdir: Path, deepgram: DeepgramStandIn, claud
         if v2v is not None and vad is not None and None not in (lat["stt"], lat["brain"], lat["tts_first_audio"]):
             t["stage_overhead_ms"] = {
                 "stt_after_vad_stop": round(lat["stt"] - vad - 1000 * latency["stt_s"], 1),
-                "brain": round(lat["brain"] - 1000 * latency["llm_s"] * t["claude_before_audio"], 1),
+                "brain": round(lat["brain"] - t["claude_ms"], 1),
                 "tts_first_audio": round(lat["tts_first_audio"] - 1000 * latency["tts_s"], 1),
             }
     measured = [t for t in turns if t["latency_ms"]["voice_to_voice"] is not None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from anthropic import AsyncAnthropic
+from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient
 from pipecat.frames.frames import (
     EagerEndOfTurnCancelFrame,
     Frame,
@@ -17,6 +17,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.anthropic.llm import AnthropicLLMService
 
+from app.providers.tls import shared_tls_context
 from processors.llm_failover import WITHDRAWN
 
 
@@ -24,7 +25,9 @@ class ClaudeLLMService(AnthropicLLMService):
     """`AnthropicLLMService` that closes its HTTP client when the call ends.
 
     The client is made here with no SDK retries (a refused, failed or late request is the
-    failover's to handle, at once) and the base URL of bot.yaml or `ANTHROPIC_BASE_URL`. Pipecat
+    failover's to handle, at once) and the base URL of bot.yaml or `ANTHROPIC_BASE_URL`, on the
+    SDK's default HTTP client with the process's one TLS context (`app.providers.tls`: made per
+    call, the SDK's own read the CA bundle again, ~55 ms of the event loop per call here). Pipecat
     never closes a client it was given, so a request left hanging would keep its socket open.
 
     Early starts (a speculative context, see `processors.early_llm`): Pipecat withdraws a
@@ -36,7 +39,8 @@ class ClaudeLLMService(AnthropicLLMService):
     unanswered: Pipecat stops a speculative run only once it has begun."""
 
     def __init__(self, *, api_key: str, base_url: str | None = None, **kwargs):
-        client = AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0)
+        http = DefaultAsyncHttpxClient(verify=shared_tls_context())
+        client = AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0, http_client=http)
         super().__init__(api_key=api_key, client=client, **kwargs)
         self._own_client = client
         self._verdict: asyncio.Future[bool] | None = None  # set while tool calls wait for it

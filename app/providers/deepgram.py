@@ -29,7 +29,8 @@ modules when a client or a connection is made):
   compressed on the way out: a tenth of a phone call's CPU, measured, for raw PCM that deflate
   hardly shrinks. The connection here offers no compression (`websockets`' own switch).
 - Each client builds an httpx client (for REST, unused by live transcription) with a TLS context
-  of its own: ~20 ms of the event loop per call, reading the CA bundle again. Here they share one.
+  of its own: ~20 ms of the event loop per call, reading the CA bundle again. Here they share the
+  process's one (`app.providers.tls`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from pipecat.frames.frames import Frame, VADUserStoppedSpeakingFrame
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.deepgram.stt import DeepgramSTTService
 
+from app.providers.tls import shared_tls_context
 from app.providers.vad import quiet
 from processors.flow_turn import STTFinalizedFrame
 
@@ -93,14 +95,9 @@ class DeepgramLiveSTT(DeepgramSTTService):
                 await self.push_frame(STTFinalizedFrame())
 
 
-@functools.cache
-def _tls() -> typing.Any:
-    return httpx.create_ssl_context()
-
-
 def _rest_client(timeout: float | None, follow_redirects: bool | None) -> httpx.AsyncClient:
     """The SDK's default REST client, on the process's one TLS context."""
-    options: dict[str, typing.Any] = {"timeout": timeout, "verify": _tls()}
+    options: dict[str, typing.Any] = {"timeout": timeout, "verify": shared_tls_context()}
     if follow_redirects is not None:
         options["follow_redirects"] = follow_redirects
     return httpx.AsyncClient(**options)

@@ -70,6 +70,12 @@ class Received:
     answered_at: float | None = None  # the answer's first byte
     reply: Reply | None = None
 
+    @property
+    def took_s(self) -> float | None:
+        """From the request to the answer's first byte: the latency played plus the stand-in's own
+        work (composing the reply, counting usage), as a real model's first-token time holds both."""
+        return None if self.answered_at is None else self.answered_at - self.at
+
 
 class Responder(Protocol):
     def __call__(self, body: dict) -> Reply: ...
@@ -175,6 +181,7 @@ class AnthropicStandIn:
         await self.stop()
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         if self.api_key is not None and request.headers.get("x-api-key") != self.api_key:
             return error_response(401, "invalid x-api-key")
         try:
@@ -184,7 +191,7 @@ class AnthropicStandIn:
         problem = _invalid(body)
         if problem:
             return error_response(400, problem)
-        received = Received(at=time.monotonic(), body=body)
+        received = Received(at=arrived, body=body)
         self.received.append(received)
         try:
             return await self._answer(request, body, received)
@@ -199,20 +206,23 @@ class AnthropicStandIn:
         if fault.kind == "hang":
             await hang_forever()
         await asyncio.sleep(fault.latency_s)
-        received.answered_at = time.monotonic()
         reply = received.reply = self.responder(body)
         usage = self._usage(body, reply)
         if not body.get("stream"):
             if fault.kind == "stall":  # headers, then nothing
                 response = web.StreamResponse(headers={"content-type": "application/json"})
                 await response.prepare(request)
+                received.answered_at = time.monotonic()
                 await hang_forever()
-            return web.json_response(message_json(body, reply, usage), headers=_request_id())
-        return await self._stream(request, body, reply, usage, fault)
+            answer = web.json_response(message_json(body, reply, usage), headers=_request_id())
+            received.answered_at = time.monotonic()
+            return answer
+        return await self._stream(request, body, reply, usage, fault, received)
 
-    async def _stream(self, request: web.Request, body: dict, reply: Reply, usage: dict, fault: Fault) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, body: dict, reply: Reply, usage: dict, fault: Fault, received: Received) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache", **_request_id()})
         await response.prepare(request)
+        received.answered_at = time.monotonic()
         events = stream_events(body, reply, usage, self.words_per_chunk)
         if fault.kind == "stall":
             events = _until_chunk(events, fault.after)

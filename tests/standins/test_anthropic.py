@@ -100,6 +100,20 @@ async def test_latency_delays_the_answer(clients):
     assert "".join(texts(down)) == TEXT
 
 
+async def test_the_time_to_the_first_byte_holds_the_stand_ins_own_work(clients):
+    """`took_s` is what the request cost the provider: the latency played and the time spent
+    composing the reply (here a responder that takes 50 ms), as a real first-token time holds both."""
+
+    def slow(body: dict) -> Reply:
+        time.sleep(0.05)
+        return Reply(text=TEXT)
+
+    async with AnthropicStandIn(responder=slow, latency_s=0.1) as claude:
+        await run_test(service(clients(claude)), frames_to_send=[turn()])
+    (received,) = claude.received
+    assert received.took_s is not None and received.took_s >= 0.15 and received.answered_at == received.at + received.took_s
+
+
 @pytest.mark.parametrize("fault", [Fault("refuse"), Fault("fail", status=500), Fault("fail", status=529), Fault("fail", status=429)])
 async def test_error_statuses_reach_pipecat_as_an_error_frame_with_the_status(clients, fault):
     async with AnthropicStandIn(responder=says(TEXT)) as claude:
