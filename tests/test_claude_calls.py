@@ -178,3 +178,30 @@ async def test_claude_reply_is_cleaned_and_cut_before_the_caller_hears_it(tmp_pa
     spoken = holder[0].context.get_messages()[-1]
     assert spoken["role"] == "assistant" and spoken["content"] == lines[1]  # the context keeps only what was said
     assert result.counters["guard:cut"] == 1 and result.counters["guard:markdown"] >= 1
+
+
+def texts_of(body: dict) -> str:
+    """All the text of a request's messages, whatever their role."""
+    out = []
+    for message in body.get("messages") or []:
+        content = message["content"]
+        blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        out += [b.get("text", "") for b in blocks if isinstance(b, dict)]
+    return "\n".join(out)
+
+
+async def test_the_first_nodes_instructions_reach_claude_after_the_greeting(tmp_path, claude_env):
+    """The flow's node instructions go in the context as developer messages: an initial *system*
+    message in the context is dropped by Pipecat's Anthropic adapter once there is more than one
+    message (the service's system instruction, the persona and voice rules, takes its place), so
+    Claude answered the caller's first turn without the first node's instructions."""
+    claude = await claude_env()
+    try:
+        await call_claude(tmp_path, claude, "off", STEPS[:1])
+    finally:
+        await claude.stop()
+    opening, first_turn = claude.script.requests[0], claude.script.requests[1]
+    assert "I'd like to book an appointment" in texts_of(first_turn)
+    for body in (opening, first_turn):
+        assert f"Say this to the caller, briefly and in your own words: {GREETING}" in texts_of(body)
+        assert "phone call" in str(body["system"])  # the persona and voice rules, as the system prompt

@@ -187,8 +187,22 @@ def branches(next_: str | list[Branch] | None) -> tuple[tuple[Condition | None, 
     return tuple((parse_condition(b.if_) if b.if_ else None, b.goto) for b in next_)
 
 
+# A node's instructions go in the context as developer messages (Pipecat Flows' own convention).
+# Pipecat's Anthropic adapter takes an initial *system* message of the context for the system
+# prompt, and drops it when the service has a system instruction of its own (frontdesk's persona
+# and voice rules) once the context holds more than that message: Claude would answer the first
+# node's caller turns without its instructions. Developer messages always reach the model (as user
+# turns for Claude; the local brain reads both roles). A flow's own `role: system` task messages
+# are sent the same way.
+INSTRUCTION_ROLE = "developer"
+
+
 def _message(text: str) -> FlowConfig.Message:
-    return FlowConfig.Message(role="system", content=text)
+    return FlowConfig.Message(role=INSTRUCTION_ROLE, content=text)
+
+
+def _instruction(message: FlowConfig.Message) -> FlowConfig.Message:
+    return message.model_copy(update={"role": INSTRUCTION_ROLE}) if message.role == "system" else message
 
 
 def _branch_to(targets: list[str]) -> FlowConfig.Branch | None:
@@ -262,7 +276,7 @@ class _Compiler:
         return FlowConfig.Function(name=fn.name)
 
     def node(self, name: str, node: Node) -> FlowConfig.Node:
-        messages = list(node.task_messages)
+        messages = [_instruction(m) for m in node.task_messages]
         functions = list(node.functions)
         post_actions = list(node.post_actions)
         if node.say:

@@ -30,6 +30,21 @@ def test_plain_flow_config_is_unchanged_by_compiling():
     assert compiled.config.model_dump(exclude_none=True) == original.model_dump(exclude_none=True)
 
 
+@pytest.mark.parametrize("name", ["flows/scheduling.yaml", "flows/ordering.yaml"])
+def test_node_instructions_are_developer_messages(name, tmp_path):
+    """An initial system message of the context is dropped by Pipecat's Anthropic adapter when the
+    service has a system instruction (test_claude_calls.py): a node's instructions, generated or
+    written as `role: system`, go in as developer messages."""
+    compiled = load_flow(ROOT / name, Diagnostics())
+    assert compiled is not None
+    roles = {m.role for node in compiled.config.nodes.values() for m in node.task_messages}
+    assert roles == {"developer"}
+    written = tmp_path / "plain.yaml"
+    written.write_text((ROOT / "tests/fixtures/plain_flow.yaml").read_text().replace("role: developer", "role: system", 1))
+    plain = load_flow(written, Diagnostics())
+    assert plain is not None and {m.role for node in plain.config.nodes.values() for m in node.task_messages} == {"developer"}
+
+
 def test_form_compiles_to_generated_functions_with_branching():
     bot = load_bot(ROOT / "bot.yaml")
     book = bot.flow.config.nodes["book"]
