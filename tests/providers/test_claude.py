@@ -30,3 +30,31 @@ async def test_the_client_on_the_shared_context_answers_and_closes_with_the_call
         await s.cleanup()
     assert message.content[0].text == "Hello there." and claude.received[0].took_s is not None
     assert s._own_client._client.is_closed  # noqa: SLF001
+
+
+RULES = "You are speaking on a phone call: never markdown."
+
+
+async def test_a_nodes_role_message_replaces_the_persona_and_keeps_the_voice_rules():
+    """Pipecat Flows sends a node's `role_message` as the LLM's new system instruction: the voice
+    rules stay in the system prompt Claude gets (once, however often the node is entered)."""
+    from pipecat.frames.frames import LLMContextFrame, LLMUpdateSettingsFrame
+    from pipecat.processors.aggregators.llm_context import LLMContext
+    from pipecat.services.settings import LLMSettings
+    from pipecat.tests.utils import run_test
+
+    def system_of(body: dict) -> str:
+        system = body["system"]
+        return system if isinstance(system, str) else " ".join(block["text"] for block in system)
+
+    role = LLMUpdateSettingsFrame(delta=LLMSettings(system_instruction="You take pizza orders."))
+    ask = LLMContextFrame(LLMContext(messages=[{"role": "user", "content": "a large pizza"}]))
+    async with AnthropicStandIn(responder=lambda body: Reply(text="Sure.")) as claude:
+        s = ClaudeLLMService(
+            api_key=API_KEY, base_url=claude.base_url, voice_rules=RULES,
+            settings=ClaudeLLMService.Settings(model="claude-sonnet-4-6", system_instruction=f"You are the salon's front desk.\n\n{RULES}"),
+        )  # fmt: skip
+        await run_test(s, frames_to_send=[ask, role, ask, role, ask])
+    first, *after = [system_of(r.body) for r in claude.received]
+    assert first == f"You are the salon's front desk.\n\n{RULES}"
+    assert after == [f"You take pizza orders.\n\n{RULES}"] * 2
