@@ -93,11 +93,16 @@ async def test_routing_sends_most_turns_to_the_local_brain_and_books_the_same(tm
 MIXED = ["hi there how are you", "I'd like to book an appointment", "Saturday at eleven", "a haircut", "Tom Baker", "555 222 3333", "yes that all sounds right to me"]  # fmt: skip
 
 
+def blocks(message: dict) -> list[dict]:
+    """A wire message's content as content blocks (a plain string is one text block)."""
+    content = message["content"]
+    return content if isinstance(content, list) else [{"type": "text", "text": content}]
+
+
 def caller_text(body: dict) -> str | None:
     """The caller turn a request answers: the last caller line in its messages (None: the opening)."""
     for message in reversed(body.get("messages") or []):
-        blocks = message["content"] if isinstance(message["content"], list) else [{"type": "text", "text": message["content"]}]
-        said = [b["text"] for b in blocks if message["role"] == "user" and b.get("type") == "text" and b["text"] in MIXED]
+        said = [b["text"] for b in blocks(message) if message["role"] == "user" and b.get("type") == "text" and b["text"] in MIXED]
         if said:
             return said[-1]
     return None
@@ -182,12 +187,7 @@ async def test_claude_reply_is_cleaned_and_cut_before_the_caller_hears_it(tmp_pa
 
 def texts_of(body: dict) -> str:
     """All the text of a request's messages, whatever their role."""
-    out = []
-    for message in body.get("messages") or []:
-        content = message["content"]
-        blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
-        out += [b.get("text", "") for b in blocks if isinstance(b, dict)]
-    return "\n".join(out)
+    return "\n".join(b.get("text", "") for message in body.get("messages") or [] for b in blocks(message) if isinstance(b, dict))
 
 
 async def test_the_first_nodes_instructions_reach_claude_after_the_greeting(tmp_path, claude_env):

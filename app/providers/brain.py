@@ -52,16 +52,15 @@ def _anthropic(provider: AnthropicBrain, config: BotConfig) -> LLMService:
 
     variable = env_name(provider.api_key)
     base_url = provider.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
-    rules = VOICE_RULES.format(n=config.voice.max_sentences)
     service = ClaudeLLMService(
         api_key=os.environ[variable] if variable else "",
         base_url=base_url,
-        voice_rules=rules,  # kept when a flow node's role_message replaces the persona
+        voice_rules=VOICE_RULES.format(n=config.voice.max_sentences),  # kept when a node's role_message replaces the persona
         settings=ClaudeLLMService.Settings(
             model=provider.model,
             max_tokens=provider.max_tokens,
             enable_prompt_caching=True,  # the persona, rules and tools repeat on every turn
-            system_instruction=f"{config.persona}\n\n{rules}",
+            system_instruction=config.persona,
         ),
     )
     tag(service, "brain", provider.model_copy(update={"base_url": base_url}))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Sequence
 
 from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient
@@ -17,7 +16,6 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.anthropic.llm import AnthropicLLMService
-from pipecat.services.settings import LLMSettings
 
 from app.providers.tls import shared_tls_context
 from processors.llm_failover import WITHDRAWN
@@ -40,8 +38,9 @@ class ClaudeLLMService(AnthropicLLMService):
     speculative context withdrawn while it still waited in this service's queue is dropped
     unanswered: Pipecat stops a speculative run only once it has begun.
 
-    `voice_rules` (spoken language, no markdown, 1-3 sentences) stay in the system prompt when a
-    flow node replaces it: Pipecat Flows sends a node's `role_message` as the new system
+    `voice_rules` (spoken language, no markdown, 1-3 sentences) are appended to the system prompt
+    through Pipecat's own composition (`append_system_instruction`), so they stay when a flow node
+    replaces the prompt: Pipecat Flows sends a node's `role_message` as the new system
     instruction, which would otherwise drop them with the persona."""
 
     def __init__(self, *, api_key: str, base_url: str | None = None, voice_rules: str | None = None, **kwargs):
@@ -49,14 +48,9 @@ class ClaudeLLMService(AnthropicLLMService):
         client = AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0, http_client=http)
         super().__init__(api_key=api_key, client=client, **kwargs)
         self._own_client = client
-        self._voice_rules = voice_rules
+        if voice_rules:
+            self.append_system_instruction(voice_rules)
         self._verdict: asyncio.Future[bool] | None = None  # set while tool calls wait for it
-
-    async def _update_settings(self, delta: LLMSettings):
-        instruction = delta.system_instruction
-        if self._voice_rules and isinstance(instruction, str) and self._voice_rules not in instruction:
-            delta = dataclasses.replace(delta, system_instruction=f"{instruction}\n\n{self._voice_rules}")
-        return await super()._update_settings(delta)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         if isinstance(frame, LLMContextFrame) and frame.speculation and frame.metadata.get(WITHDRAWN):

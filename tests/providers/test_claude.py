@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pipecat.frames.frames import LLMContextFrame, LLMUpdateSettingsFrame
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.services.settings import LLMSettings
+from pipecat.tests.utils import run_test
+
 from app.providers.claude import ClaudeLLMService
 from app.providers.tls import shared_tls_context
 from app.standins.anthropic import API_KEY, AnthropicStandIn, Reply
@@ -38,11 +43,6 @@ RULES = "You are speaking on a phone call: never markdown."
 async def test_a_nodes_role_message_replaces_the_persona_and_keeps_the_voice_rules():
     """Pipecat Flows sends a node's `role_message` as the LLM's new system instruction: the voice
     rules stay in the system prompt Claude gets (once, however often the node is entered)."""
-    from pipecat.frames.frames import LLMContextFrame, LLMUpdateSettingsFrame
-    from pipecat.processors.aggregators.llm_context import LLMContext
-    from pipecat.services.settings import LLMSettings
-    from pipecat.tests.utils import run_test
-
     def system_of(body: dict) -> str:
         system = body["system"]
         return system if isinstance(system, str) else " ".join(block["text"] for block in system)
@@ -52,7 +52,7 @@ async def test_a_nodes_role_message_replaces_the_persona_and_keeps_the_voice_rul
     async with AnthropicStandIn(responder=lambda body: Reply(text="Sure.")) as claude:
         s = ClaudeLLMService(
             api_key=API_KEY, base_url=claude.base_url, voice_rules=RULES,
-            settings=ClaudeLLMService.Settings(model="claude-sonnet-4-6", system_instruction=f"You are the salon's front desk.\n\n{RULES}"),
+            settings=ClaudeLLMService.Settings(model="claude-sonnet-4-6", system_instruction="You are the salon's front desk."),
         )  # fmt: skip
         await run_test(s, frames_to_send=[ask, role, ask, role, ask])
     first, *after = [system_of(r.body) for r in claude.received]
