@@ -15,6 +15,7 @@ import pytest
 
 from app.chat import run_chat
 from app.config.load import load_bot
+from app.providers.brain import VOICE_RULES
 from app.pipeline import CallAssembly
 from app.standins.anthropic import API_KEY, AnthropicStandIn, Reply, local_brain_responder
 from app.standins.fault import Fault
@@ -205,3 +206,18 @@ async def test_the_first_nodes_instructions_reach_claude_after_the_greeting(tmp_
     for body in (opening, first_turn):
         assert f"Say this to the caller, briefly and in your own words: {GREETING}" in texts_of(body)
         assert "phone call" in str(body["system"])  # the persona and voice rules, as the system prompt
+
+
+async def test_claudes_system_prompt_is_the_persona_and_voice_rules_alone(tmp_path, claude_env):
+    """Flows registers node functions as never cancelled by a barge-in, which Pipecat reads as
+    async tools and explains at length in the system prompt; a flow's results never come late."""
+    claude = await claude_env()
+    try:
+        await call_claude(tmp_path, claude, "off", STEPS[:3])
+    finally:
+        await claude.stop()
+    bot = load_bot(bot_yaml(tmp_path, "off"))
+    rules = VOICE_RULES.format(n=bot.config.voice.max_sentences)
+    prompts = {" ".join(block["text"] for block in blocks({"content": body["system"]})) for body in claude.script.requests}
+    assert prompts == {f"{bot.config.persona}\n\n{rules}"}
+    assert len(claude.script.requests) >= 5  # the greeting's, then a function call and its text per turn

@@ -41,7 +41,14 @@ class ClaudeLLMService(AnthropicLLMService):
     `voice_rules` (spoken language, no markdown, 1-3 sentences) are appended to the system prompt
     through Pipecat's own composition (`append_system_instruction`), so they stay when a flow node
     replaces the prompt: Pipecat Flows sends a node's `role_message` as the new system
-    instruction, which would otherwise drop them with the persona."""
+    instruction, which would otherwise drop them with the persona.
+
+    Pipecat's "ASYNC TOOLS" guidance is left out of the system prompt. Flows registers every node
+    function with `cancel_on_interruption=False` (so a barge-in never cancels a transition half
+    way), which Pipecat takes to mean tools whose results arrive on later turns, and it appended
+    ~170 tokens telling Claude so to every request. A flow's functions settle within the turn
+    (the handler, then the transition), so that text only told the model about results that
+    never come late."""
 
     def __init__(self, *, api_key: str, base_url: str | None = None, voice_rules: str | None = None, **kwargs):
         http = DefaultAsyncHttpxClient(verify=shared_tls_context())
@@ -51,6 +58,9 @@ class ClaudeLLMService(AnthropicLLMService):
         if voice_rules:
             self.append_system_instruction(voice_rules)
         self._verdict: asyncio.Future[bool] | None = None  # set while tool calls wait for it
+
+    def _has_async_tools(self) -> bool:
+        return False  # see the class docstring: no tool result of a flow arrives on a later turn
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         if isinstance(frame, LLMContextFrame) and frame.speculation and frame.metadata.get(WITHDRAWN):
