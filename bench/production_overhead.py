@@ -1,7 +1,7 @@
 """Voice-to-voice overhead of the pipeline over the providers' own latency, on loopback stand-ins
 of the production providers.
 
-    .venv/bin/python bench/production_overhead.py [--variants zero,published,published_early,published_conservative]
+    .venv/bin/python bench/production_overhead.py [--variants zero,published,published_early,published_conservative,published_observed]
                                                   [--out bench/results/production_overhead.json]
 
 The scripted calls of bench/voice_latency.py (both shipped flows, 24 caller turns) are placed
@@ -30,7 +30,14 @@ figures measure the pipeline, not the turn-taking policy; `vad_stop_secs` stays 
   the VAD stop; the final confirms or restarts it). With it, Claude's time overlaps Deepgram's, so
   the providers' time below (their sum) overstates the critical path and the overhead reads low;
   compare voice-to-voice. The `early_llm` counters say how many early starts the final confirmed;
-- `published_conservative`: `published` with `routing: conservative` (fewer Claude round trips).
+- `published_conservative`: `published` with `routing: conservative` (fewer Claude round trips);
+- `published_observed`: `published` with an observer on the call that does nothing, as a browser
+  or Daily call has one (RTVI's): Pipecat then hands it every push of every frame, and the frames
+  made for observers travel the whole pipeline (`processors/frame_path.py`). RTVI's own work
+  comes on top of this row.
+
+The calls of the other variants have no observer, as a phone call: the stages are timed as the
+services push (`app.simulate.run.Timeline`).
 
 Every variant but `published_early` sets `early_llm: false` (unset, it is on with Deepgram's interims).
 
@@ -74,8 +81,8 @@ from app.simulate.stats import pct  # noqa: E402
 from app.config.load import LoadedBot, load_bot  # noqa: E402
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
-from pipecat.frames.frames import UserStoppedSpeakingFrame, VADUserStoppedSpeakingFrame  # noqa: E402
-from pipecat.observers.base_observer import FramePushed  # noqa: E402
+from pipecat.frames.frames import Frame, UserStoppedSpeakingFrame, VADUserStoppedSpeakingFrame  # noqa: E402
+from pipecat.observers.base_observer import BaseObserver  # noqa: E402
 from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregator  # noqa: E402
 
 from app.simulate.caller import RATE, CallerTurn, synthesize  # noqa: E402
@@ -99,6 +106,7 @@ VARIANTS = {
     "published": dict(latency=PUBLISHED, routing="off", early_llm=False),
     "published_early": dict(latency=PUBLISHED, routing="off", early_llm=True),
     "published_conservative": dict(latency=PUBLISHED, routing="conservative", early_llm=False),
+    "published_observed": dict(latency=PUBLISHED, routing="off", early_llm=False, observed=True),
 }
 SILENCE_TIMEOUT_S = 0.0  # the smallest `turn.silence_timeout_s` allows
 TONE = ToneSynthesizer(seconds_per_char=0.01)  # short bot lines: the same first audio, a faster bench
@@ -179,15 +187,14 @@ class VADTimeline(Timeline):
         self.turn_stops: list[float] = []
         self._seen: set[int] = set()
 
-    async def on_push_frame(self, data: FramePushed):
-        await super().on_push_frame(data)
-        frame = data.frame
+    def note(self, source: object, frame: Frame) -> None:
+        super().note(source, frame)
         if frame.id in self._seen:
             return
         if isinstance(frame, VADUserStoppedSpeakingFrame):
             self._seen.add(frame.id)
             self.vad_stops.append(time.monotonic())
-        elif isinstance(frame, UserStoppedSpeakingFrame) and isinstance(data.source, LLMUserAggregator):
+        elif isinstance(frame, UserStoppedSpeakingFrame) and isinstance(source, LLMUserAggregator):
             self._seen.add(frame.id)
             self.turn_stops.append(time.monotonic())
 
@@ -217,10 +224,12 @@ def stats(values: list[float]) -> dict:
     return {"p50": pct(values, 50), "p95": pct(values, 95), "min": round(min(values), 1), "max": round(max(values), 1), "n": len(values)}
 
 
-async def one_call(bot: LoadedBot, store: Store, lines: list[str], workdir: Path, latency: dict, deepgram: DeepgramStandIn, claude: AnthropicStandIn) -> tuple[list[dict], dict]:
+async def one_call(
+    bot: LoadedBot, store: Store, lines: list[str], workdir: Path, latency: dict, deepgram: DeepgramStandIn, claude: AnthropicStandIn, observed: bool = False
+) -> tuple[list[dict], dict]:
     transcriber = PacedTranscriber(lines)
     deepgram.transcriber = transcriber
-    simulation = TimedSimulation(bot, store, now=NOW)
+    simulation = TimedSimulation(bot, store, now=NOW, observers=[BaseObserver()] if observed else None)
     claude.responder = local_brain_responder(lambda: simulation.call.session, lambda: simulation.call.context.get_messages())
     first_request = len(claude.received)
     result = await simulation.run(caller_audio(workdir, lines))
@@ -299,7 +308,7 @@ async def run_variant(name: str, workdir: Path, deepgram: DeepgramStandIn, claud
         await warm_up(bot)
         for lines in scripts:
             with Store(workdir / f"{name}.db") as store:
-                call_turns, call = await one_call(bot, store, lines, workdir, latency, deepgram, claude)
+                call_turns, call = await one_call(bot, store, lines, workdir, latency, deepgram, claude, spec.get("observed", False))
             call["flow"] = flow
             turns += call_turns
             calls.append(call)
@@ -327,6 +336,7 @@ async def run_variant(name: str, workdir: Path, deepgram: DeepgramStandIn, claud
     return {
         "routing": routing,
         "early_llm": early_llm,
+        "observer": spec.get("observed", False),
         "early_llm_starts": early,
         "latency_s": latency,
         "turn_wait_s": {"vad_stop_secs": bot.config.turn.vad_stop_secs, "silence_timeout_s": bot.config.turn.silence_timeout_s},

@@ -72,6 +72,8 @@ def test_scheduling_call_by_voice_books_like_the_text_version(tmp_path):
     for turn in voice["turns"]:
         assert set(turn["latency_ms"]) == {"stt", "brain", "tts_first_audio", "voice_to_voice"}
         assert turn["latency_ms"]["voice_to_voice"] is not None and turn["latency_ms"]["voice_to_voice"] > 0
+        # Each stage is timed as the services push (the call has no observer): the transcript, then the brain's words.
+        assert turn["latency_ms"]["stt"] is not None and turn["latency_ms"]["brain"] is not None
     assert voice["latency_ms"]["voice_to_voice_p50"] is not None
     with Store(tmp_path / "text.db") as store:
         [booking] = store.list_bookings()

@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 from loguru import logger
-from pipecat.frames.frames import LLMTextFrame, TranscriptionFrame
-from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.frames.frames import Frame, LLMTextFrame, TranscriptionFrame
 from pipecat.services.llm_service import LLMService
 from pipecat.services.stt_service import STTService
 
@@ -32,18 +31,31 @@ SILENT_RMS = 200  # int16 RMS below which a played chunk counts as silence
 IDLE_S = 0.8  # the bot has finished when nothing audible played for this long
 
 
-class Timeline(BaseObserver):
-    """Times of the first transcript and the brain's first text after a mark."""
+class Timeline:
+    """Times of the first transcript and the brain's first text after a mark.
+
+    Taken as the STT and LLM services push them (their `on_before_push_frame`, which runs inline),
+    not by a Pipecat observer: a worker with an observer hands it every push of every frame
+    through a queue and a task of its own, and passes observer-only frames through the whole
+    pipeline (`processors/frame_path.py`). That was ~12% of the event loop's work between the
+    caller's stop and the bot's first audio (sampled over the 24 turns of
+    `bench/production_overhead.py`), work a phone call, which has no observer, never does. So the
+    call is measured as it runs. `note` is what a subclass extends (it sees every push of the
+    processors `watch` hooks)."""
 
     def __init__(self):
-        super().__init__()
         self.transcripts: list[tuple[float, str]] = []
         self.llm_text: list[float] = []
 
-    async def on_push_frame(self, data: FramePushed):
-        if isinstance(data.frame, TranscriptionFrame) and isinstance(data.source, STTService):
-            self.transcripts.append((time.monotonic(), data.frame.text))
-        elif isinstance(data.frame, LLMTextFrame) and isinstance(data.source, LLMService):
+    def watch(self, call: CallAssembly) -> None:
+        """Hook the call's services (the STT, LLM and TTS chains) and its user aggregator."""
+        for processor in (*call.worker.pipeline.processors_with_metrics(), call.aggregators.user()):
+            processor.add_event_handler("on_before_push_frame", self.note)
+
+    def note(self, source: object, frame: Frame) -> None:
+        if isinstance(frame, TranscriptionFrame) and isinstance(source, STTService):
+            self.transcripts.append((time.monotonic(), frame.text))
+        elif isinstance(frame, LLMTextFrame) and isinstance(source, LLMService):
             self.llm_text.append(time.monotonic())
 
 
@@ -65,8 +77,11 @@ class SimulationResult:
 
 
 class Simulation:
-    def __init__(self, bot: LoadedBot, store: Store, *, now: datetime | None, voice: str = "piper", noise_db: float | None = None):
-        self.bot, self.store, self.now, self.voice = bot, store, now, voice
+    def __init__(
+        self, bot: LoadedBot, store: Store, *, now: datetime | None, voice: str = "piper", noise_db: float | None = None, observers: list | None = None
+    ):
+        """`observers`: Pipecat observers for the call's worker (none by default, as a phone call)."""
+        self.bot, self.store, self.now, self.voice, self.observers = bot, store, now, voice, observers
         self.line = Line(sample_rate=RATE, noise_rms=noise_rms(noise_db))
         self.played: list[Played] = []
         self.timeline = Timeline()
@@ -109,13 +124,14 @@ class Simulation:
 
         def ready(call: CallAssembly) -> None:
             self.call = call
+            self.timeline.watch(call)
 
             @call.worker.event_handler("on_pipeline_started")
             async def _started(worker, frame):
                 self.started.set()
 
         task = asyncio.create_task(
-            run_voice_call(self.bot, self.store, self.transport, transport_name="simulate", now=self.now, observers=[self.timeline], on_ready=ready)
+            run_voice_call(self.bot, self.store, self.transport, transport_name="simulate", now=self.now, observers=self.observers, on_ready=ready)
         )
         result = SimulationResult(chat=ChatResult())
         spoken: list[tuple[CallerTurn, float, float]] = []  # (turn, speech start, speech end)
