@@ -31,10 +31,9 @@ figures measure the pipeline, not the turn-taking policy; `vad_stop_secs` stays 
   the providers' time below (their sum) overstates the critical path and the overhead reads low;
   compare voice-to-voice. The `early_llm` counters say how many early starts the final confirmed;
 - `published_conservative`: `published` with `routing: conservative` (fewer Claude round trips);
-- `published_observed`: `published` with an observer on the call that does nothing, as a browser
-  or Daily call has one (RTVI's): Pipecat then hands it every push of every frame, and the frames
-  made for observers travel the whole pipeline (`processors/frame_path.py`). RTVI's own work
-  comes on top of this row.
+- `published_observed`: `published` with RTVI's observer on the call, as a browser or Daily call
+  has it (here with no client to send its messages to): Pipecat then hands it every push of every
+  frame (`processors/frame_path.py`).
 
 The calls of the other variants have no observer, as a phone call: the stages are timed as the
 services push (`app.simulate.run.Timeline`).
@@ -82,7 +81,7 @@ from app.config.load import LoadedBot, load_bot  # noqa: E402
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 from pipecat.frames.frames import Frame, UserStoppedSpeakingFrame, VADUserStoppedSpeakingFrame  # noqa: E402
-from pipecat.observers.base_observer import BaseObserver  # noqa: E402
+from pipecat.processors.frameworks.rtvi.observer import RTVIObserver  # noqa: E402
 from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregator  # noqa: E402
 
 from app.simulate.caller import RATE, CallerTurn, synthesize  # noqa: E402
@@ -229,7 +228,7 @@ async def one_call(
 ) -> tuple[list[dict], dict]:
     transcriber = PacedTranscriber(lines)
     deepgram.transcriber = transcriber
-    simulation = TimedSimulation(bot, store, now=NOW, observers=[BaseObserver()] if observed else None)
+    simulation = TimedSimulation(bot, store, now=NOW, observers=[RTVIObserver()] if observed else None)
     claude.responder = local_brain_responder(lambda: simulation.call.session, lambda: simulation.call.context.get_messages())
     first_request = len(claude.received)
     result = await simulation.run(caller_audio(workdir, lines))

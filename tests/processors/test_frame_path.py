@@ -20,7 +20,9 @@ from pipecat.frames.frames import (
     TextFrame,
     UserSpeakingFrame,
 )
+from pipecat.metrics.metrics import TTFBMetricsData
 from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.processors.frameworks.rtvi.observer import RTVIObserver
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
@@ -237,6 +239,50 @@ async def test_frames_for_observers_only_go_no_further_when_nobody_observes(monk
     else:
         assert not [h for h in after.heard + before.heard if h.split()[0] in OBSERVER_ONLY]
         assert "TextFrame downstream" in after.heard
+
+
+async def test_with_rtvis_observer_alone_speaking_pings_and_metrics_stop_at_their_first_push():
+    """RTVI's observer (a browser or Daily call's) acts on a frame at its first push, but for the
+    aggregated text, which it takes from the output transport: the speaking pings and metrics are
+    told to it once and go no further; the text's progress still travels, as in Pipecat."""
+    install()
+    rtvi = RTVIObserver()
+    sent: list[str] = []
+
+    async def send(model, exclude_none: bool = True) -> None:
+        sent.append(model.type)
+
+    rtvi.send_rtvi_message = send
+    before, maker, after = Heard(name="before"), Makes(name="maker"), Heard(name="after")
+    metrics = MetricsFrame(data=[TTFBMetricsData(processor="maker", value=0.1)])
+    heard: list[tuple[str, str]] = []
+
+    class Hears(BaseObserver):  # first pushes only: never asks for more
+        async def on_push_frame(self, data: FramePushed) -> None:
+            heard.append((data.source.name, type(data.frame).__name__))
+
+    down, _ = await run_test(
+        Pipeline([before, maker, after]), frames_to_send=[TextFrame("make"), metrics], observers=[rtvi, Hears(observe_every_push=False)]
+    )
+    assert [f.text for f in down if isinstance(f, TextFrame)] == ["make"]
+    stopped = ["BotSpeakingFrame", "UserSpeakingFrame", "MetricsFrame"]
+    assert not [h for h in after.heard + before.heard if h.split()[0] in stopped and "make" not in h]
+    assert "AggregatedTextProgressFrame downstream" in after.heard and "AggregatedTextProgressFrame upstream" in before.heard
+    # The observers were told of each first push: the pings and metrics the maker made, and the
+    # metrics sent in (first pushed by the pipeline's source), which RTVI reports.
+    assert [name for source, name in heard if source == "maker" and name in stopped] == [name for name in stopped for _ in "ud"]
+    assert sent.count("metrics") >= 2
+
+
+@pytest.mark.parametrize("every_push", [True, False])
+async def test_an_observer_that_may_want_every_push_keeps_them_travelling(every_push):
+    install()
+    rtvi, other = RTVIObserver(), Pushes()
+    other._observe_every_push = every_push
+    before, maker, after = Heard(name="before"), Makes(name="maker"), Heard(name="after")
+    await run_test(Pipeline([before, maker, after]), frames_to_send=[TextFrame("make")], observers=[rtvi, other])
+    travelled = "BotSpeakingFrame downstream" in after.heard and "MetricsFrame upstream" in before.heard
+    assert travelled is every_push
 
 
 class LoopTurns:
