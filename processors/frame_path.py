@@ -184,7 +184,7 @@ def _first_push_enough(processor: FrameProcessor) -> bool:
 
 async def _tell_observers_only(self: FrameProcessor, frame: Frame, direction: FrameDirection) -> None:
     """The observers hear of the push as in Pipecat's; the frame goes no further."""
-    target = self._next if direction == FrameDirection.DOWNSTREAM else self._prev if direction == FrameDirection.UPSTREAM else None
+    target = _target(self, direction)
     if target is None:
         return
     try:
@@ -194,16 +194,21 @@ async def _tell_observers_only(self: FrameProcessor, frame: Frame, direction: Fr
         await self.push_error(error_msg=f"Uncaught exception: {e}", exception=e, category=ErrorCategory.UNKNOWN)
 
 
+def _target(processor: FrameProcessor, direction: FrameDirection) -> FrameProcessor | None:
+    return processor._next if direction == FrameDirection.DOWNSTREAM else processor._prev if direction == FrameDirection.UPSTREAM else None
+
+
 async def _internal_push(self: FrameProcessor, frame: Frame, direction: FrameDirection) -> None:
-    if _observed(self) or _tracing():
-        if isinstance(frame, FIRST_PUSH_ENOUGH) and not _tracing() and _first_push_enough(self):
+    tracing = _tracing()
+    if tracing or _observed(self):
+        if not tracing and isinstance(frame, FIRST_PUSH_ENOUGH) and _first_push_enough(self):
             await _tell_observers_only(self, frame, direction)
             return
         await PIPECAT["_FrameProcessor__internal_push_frame"](self, frame, direction)
         return
     if isinstance(frame, FOR_OBSERVERS):  # and there is no observer: nobody to take it
         return
-    target = self._next if direction == FrameDirection.DOWNSTREAM else self._prev if direction == FrameDirection.UPSTREAM else None
+    target = _target(self, direction)
     if target is None:
         return
     try:

@@ -61,8 +61,8 @@ class Failing(FrameProcessor):
 
 
 class Pushes(BaseObserver):
-    def __init__(self):
-        super().__init__()
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
         self.seen: list[tuple[str, str, str]] = []
 
     async def on_push_frame(self, data: FramePushed) -> None:
@@ -277,8 +277,7 @@ async def test_with_rtvis_observer_alone_speaking_pings_and_metrics_stop_at_thei
 @pytest.mark.parametrize("every_push", [True, False])
 async def test_an_observer_that_may_want_every_push_keeps_them_travelling(every_push):
     install()
-    rtvi, other = RTVIObserver(), Pushes()
-    other._observe_every_push = every_push
+    rtvi, other = RTVIObserver(), Pushes(observe_every_push=every_push)
     before, maker, after = Heard(name="before"), Makes(name="maker"), Heard(name="after")
     await run_test(Pipeline([before, maker, after]), frames_to_send=[TextFrame("make")], observers=[rtvi, other])
     travelled = "BotSpeakingFrame downstream" in after.heard and "MetricsFrame upstream" in before.heard
