@@ -254,3 +254,66 @@ def test_a_phone_frames_windows_wait_for_one_batch_and_decide_as_one_by_one(call
     assert batched.windows_rescored > 0  # a periodic reset fell between a frame's two windows
     frames_heard = len(range(0, len(audio) - frame + 1, frame))
     assert batch.runs >= batched.windows_scored and batch.batches <= frames_heard + batched.windows_rescored
+
+
+def test_with_another_call_talking_a_run_waits_for_its_window(call_audio):
+    """Two calls talking: a window asked for a moment before the other call's is held for it, and
+    both go in one run, as each alone would score them. Once every call talking has asked, the run
+    goes at once, not at the end of the hold."""
+    window = 512
+    clips = [call_audio[RATE + i * 1600 : RATE + i * 1600 + window * 2].astype(np.float32) / 32768.0 for i in range(2)]
+    alone = []
+    for clip in clips:
+        model = silero_model()
+        alone.append([float(model(clip[:window], RATE)[0][0]), float(model(clip[window:], RATE)[0][0])])
+
+    async def run():
+        batch, models = silero_batch(), [silero_model(), silero_model()]
+        batch.hold_per_call_s = batch.hold_max_s = 60.0  # a hold longer than the test: only the other call's ask ends it
+        first = await asyncio.gather(*(batch.score(m, c[:window], RATE) for m, c in zip(models, clips, strict=True)))
+        runs = batch.runs  # both talking now
+        held = batch.score(models[0], clips[0][window:], RATE)
+        await asyncio.sleep(0.01)
+        waited = not held.done()
+        other = batch.score(models[1], clips[1][window:], RATE)
+        second = [await held, await other]
+        return first, second, waited, batch.runs - runs
+
+    first, second, waited, runs = asyncio.run(run())
+    assert waited  # held for the other call
+    assert runs == 1  # then one run for both
+    assert np.allclose([[first[0], second[0]], [first[1], second[1]]], alone, atol=1e-5)
+
+
+def test_a_held_run_waits_no_longer_than_its_hold(call_audio):
+    """A call talking whose window the other call never joins (it stopped talking) is scored
+    after the hold: 4 ms for the one other call talking."""
+    audio = call_audio[RATE : RATE + 512].astype(np.float32) / 32768.0
+
+    async def run():
+        batch, one, two = silero_batch(), silero_model(), silero_model()
+        await asyncio.gather(batch.score(one, audio, RATE), batch.score(two, audio, RATE))
+        held = batch.score(one, audio, RATE)
+        await asyncio.sleep(0)
+        waiting = not held.done()
+        await asyncio.wait_for(held, timeout=5)  # the hold (4 ms) ends it, not the other call
+        return waiting, batch.runs
+
+    waiting, runs = asyncio.run(run())
+    assert waiting and runs == 2
+
+
+def test_a_call_alone_is_scored_at_the_next_loop_turn(call_audio):
+    """With no other call talking lately, nothing is held: a phone call alone on a server waits
+    for no one."""
+    audio = call_audio[RATE : RATE + 512].astype(np.float32) / 32768.0
+
+    async def run():
+        batch, model, gone = silero_batch(), silero_model(), silero_model()
+        await batch.score(gone, audio, RATE)
+        await asyncio.sleep(0.15)  # the other call has been quiet longer than TALKING_S
+        scored = batch.score(model, audio, RATE)
+        await asyncio.sleep(0)
+        return scored.done()
+
+    assert asyncio.run(run())
