@@ -430,10 +430,10 @@ def tree_ticks(pid: int, main_threads: bool = False) -> int:
     return total
 
 
-def tree_rss(pid: int) -> int:
+def tree_rss(pid: int, tree: list[int] | None = None) -> int:
     """VmRSS summed over the server's process tree (pages shared by workers are counted in each)."""
     total = 0
-    for p in process_tree(pid):
+    for p in tree or process_tree(pid):
         try:
             total += proc_status(p)["VmRSS"]
         except (OSError, KeyError):
@@ -458,7 +458,9 @@ def proc_status(pid: int) -> dict[str, int]:
 
 
 class Sampler:
-    """The server's RSS every 100 ms, on a thread."""
+    """The server's RSS every 100 ms, on a thread. Its process tree is listed again every second
+    only: listing it reads a file for every thread of every process (dozens, with the models'
+    thread pools), and this thread shares the load generator's GIL and CPU."""
 
     def __init__(self, pid: int):
         self.pid = pid
@@ -475,9 +477,13 @@ class Sampler:
         self._thread.join()
 
     def _run(self) -> None:
+        tree, listed = [], 0.0
         while not self._stop.is_set():
+            now = time.monotonic()
             try:
-                self.samples.append((time.monotonic(), tree_rss(self.pid)))
+                if now - listed >= 1.0:
+                    tree, listed = process_tree(self.pid), now
+                self.samples.append((now, tree_rss(self.pid, tree)))
             except (OSError, KeyError):
                 return
             self._stop.wait(0.1)
