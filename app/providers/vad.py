@@ -37,10 +37,10 @@ a model run and two thread hops thirty times a second, whether the caller speaks
   figures above, which are of a loop running the model and nothing else: between two runs the
   other calls' work has taken the model's weights and code out of the CPU's caches (one window
   ~0.65 ms of CPU a run at 15 phone calls a process, traced, against 0.23 ms in a loop; a run of
-  four windows costs about what a run of one does once the caches are cold). Held 20 ms, the
-  runs of a worker at 15 phone calls took ~3 windows each instead of ~1.1, the model's CPU per
-  window fell by about half, and the server's by a tenth (bench/concurrent_calls.py, 30 calls:
-  103-105% of a core against 110-118%). One call talking among few waits a few milliseconds at
+  four windows costs about what a run of one does once the caches are cold). Traced in a worker
+  at 15 phone calls (bench/concurrent_calls.py, 30 calls; the thread's CPU around each run): a
+  run took ~1.1 windows and ~0.65 ms without the hold, ~0.58 ms a window; ~2.5 windows and
+  ~0.95 ms with it, ~0.39 ms a window. One call talking among few waits a few milliseconds at
   most; a busy process (six calls talking) the whole 20 ms.
 - A frame's windows (a phone call's 60 ms holds about two) wait for one batch together: its
   successive runs take the first window of every call asking, then the second, each window from
