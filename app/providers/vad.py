@@ -35,13 +35,13 @@ a model run and two thread hops thirty times a second, whether the caller speaks
   `HOLD_PER_CALL_S` (4 ms) for each other call talking, at most `HOLD_MAX_S` (20 ms), and no
   longer than it takes every call talking to ask. Under load a run costs far more than the
   figures above, which are of a loop running the model and nothing else: between two runs the
-  other calls' work has taken the model's weights and code out of the CPU's caches (one window
-  ~0.65 ms of CPU a run at 15 phone calls a process, traced, against 0.23 ms in a loop; a run of
-  four windows costs about what a run of one does once the caches are cold). Traced in a worker
-  at 15 phone calls (bench/concurrent_calls.py, 30 calls; the thread's CPU around each run): a
-  run took ~1.1 windows and ~0.65 ms without the hold, ~0.58 ms a window; ~2.5 windows and
-  ~0.95 ms with it, ~0.39 ms a window. One call talking among few waits a few milliseconds at
-  most; a busy process (six calls talking) the whole 20 ms.
+  other calls' work has taken the model's weights and code out of the CPU's caches, and then a
+  run of four windows costs about what a run of one does (in a loop, 0.23 ms a run of one; with
+  the cache thrashed between runs, ~0.9 ms for one or four). Traced in a worker at 15 phone calls
+  (bench/concurrent_calls.py, 30 calls; the thread's CPU around each run): a run took ~1.1
+  windows and ~0.65 ms without the hold, ~0.58 ms a window; ~2.5 windows and ~0.95 ms with it,
+  ~0.39 ms a window. One call talking among few waits a few milliseconds at most; a busy process
+  (six calls talking) the whole 20 ms.
 - A frame's windows (a phone call's 60 ms holds about two) wait for one batch together: its
   successive runs take the first window of every call asking, then the second, each window from
   the state the one before left, all in the same loop turn. Asked for one at a time, each window
