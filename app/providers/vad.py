@@ -104,14 +104,14 @@ def silero_model() -> SileroOnnxModel:
 class SileroBatch:
     """Scores windows of many calls' Silero models in one run of the shared session (see above)."""
 
-    def __init__(self, hold_per_call_s: float = HOLD_PER_CALL_S, hold_max_s: float = HOLD_MAX_S) -> None:
+    def __init__(self) -> None:
         # Each request: a model, its windows in order, their rate, the future of their confidences,
         # and whether that future takes the one window's confidence rather than the list.
         self._waiting: list[tuple[SileroOnnxModel, list[np.ndarray], int, asyncio.Future, bool]] = []
         self._asked: dict[int, float] = {}  # id of each model that asked lately -> when it last did
         self._due: asyncio.Handle | None = None  # the next run, once one is waiting
         self._held = False  # ... held for other calls' windows to join it
-        self.hold_per_call_s, self.hold_max_s = hold_per_call_s, hold_max_s
+        self.hold_per_call_s, self.hold_max_s = HOLD_PER_CALL_S, HOLD_MAX_S
         self.batches = 0  # loop turns that scored windows
         self.runs = 0  # model runs (a batch makes one per window of the model asking for most)
         self.windows = 0
