@@ -63,7 +63,6 @@ import base64
 import contextvars
 import json
 import os
-import platform
 import re
 import socket
 import subprocess
@@ -81,6 +80,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.simulate.stats import pct  # noqa: E402
+from bench.machine import describe as describe_machine  # noqa: E402
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
@@ -667,7 +667,7 @@ async def bench(levels: list[int], sequential: int, stagger_s: float, work: Path
     lines = [prepare(text) for text in LINES]
     report: dict = {
         "date": datetime.now().isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": describe_machine(),
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "workers": workers,
         "loop_turn_ms": loop_turn_ms,

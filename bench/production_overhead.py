@@ -95,6 +95,7 @@ from app.standins.fault import Fault  # noqa: E402
 from app.store import Store  # noqa: E402
 from app.voice import warm_up  # noqa: E402
 from bench.voice_latency import CALLS  # noqa: E402
+from bench.machine import describe as describe_machine  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 10)  # a Monday
 DEEPGRAM_KEY = "standin-deepgram-key"
@@ -394,7 +395,7 @@ async def main() -> None:
     os.environ["DEEPGRAM_API_KEY"] = DEEPGRAM_KEY
     os.environ["CARTESIA_API_KEY"] = cartesia_standin.API_KEY
     os.environ["ANTHROPIC_API_KEY"] = anthropic_standin.API_KEY
-    report: dict = {"load_average": os.getloadavg(), "variants": {}}
+    report: dict = {"machine": describe_machine(), "load_average": os.getloadavg(), "variants": {}}
     started = time.monotonic()
     async with (
         DeepgramStandIn(ScriptedTranscriber(), api_key=DEEPGRAM_KEY) as deepgram,

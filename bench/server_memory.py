@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -39,6 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the caller's voice factory lives in tests/server/scenarios/speech.py
+
+from bench.machine import describe as describe_machine  # noqa: E402
 
 CALLER = """
 name: bench_call
@@ -222,7 +223,7 @@ async def bench(sequential: int, concurrent: int, work: Path) -> dict:
     calls = [first, *runs, *together]
     return {
         "date": datetime.now().isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": describe_machine(),
         "stack": "frontdesk run bot.yaml (local brain, Whisper tiny.en int8, Silero VAD, Piper en_US-joe-medium), turn.detector silence",
         "client": "pipecat.evals EvalSession over /ws, audio mode (Piper caller voice), 4 caller turns, ~20 s per call",
         "measure": "RSS of the server process (psutil or /proc VmRSS) sampled every 50 ms; vmhwm_mb is the kernel's peak",

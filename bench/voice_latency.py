@@ -29,6 +29,7 @@ from app.config.load import load_bot  # noqa: E402
 from app.simulate.caller import CallerTurn  # noqa: E402
 from app.simulate.run import simulate  # noqa: E402
 from app.store import Store  # noqa: E402
+from bench.machine import describe as describe_machine  # noqa: E402
 
 CALLS = {
     "flows/scheduling.yaml": [
@@ -102,6 +103,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for variant in args.variants.split(","):
             report[variant] = await run_variant(variant, Path(tmp))
+    report["machine"] = describe_machine()
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
