@@ -134,15 +134,17 @@ class SileroBatch:
         now = loop.time()
         self._asked[id(model)] = now
         if self._due is None:
-            hold = min(self.hold_max_s, self.hold_per_call_s * (self._talking(now) - 1))
-            if hold > 0:  # other calls are talking: their next windows join this run
-                self._due, self._held = loop.call_later(hold, self._run), True
-            else:
-                self._due, self._held = loop.call_soon(self._run), False
+            # With other calls talking, their next windows join this run.
+            self._schedule(loop, min(self.hold_max_s, self.hold_per_call_s * (self._talking(now) - 1)))
         elif self._held and len({id(m) for m, *_ in self._waiting}) >= self._talking(now):
             self._due.cancel()  # every call talking lately has asked: nothing more to wait for
-            self._due, self._held = loop.call_soon(self._run), False
+            self._schedule(loop)
         return future
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop, hold: float = 0.0) -> None:
+        """The next run: held `hold` seconds, or at the next loop turn."""
+        self._held = hold > 0
+        self._due = loop.call_later(hold, self._run) if self._held else loop.call_soon(self._run)
 
     def _talking(self, now: float) -> int:
         """Models that asked within `TALKING_S` (the others are forgotten)."""
@@ -161,7 +163,7 @@ class SileroBatch:
                 continue
             if id(model) in taken:  # its windows need the state the others leave: the next batch
                 if self._due is None:
-                    self._due, self._held = asyncio.get_running_loop().call_soon(self._run), False
+                    self._schedule(asyncio.get_running_loop())
                 self._waiting.append((model, windows, rate, future, single))
                 continue
             taken.add(id(model))
